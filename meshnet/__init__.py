@@ -1,0 +1,1 @@
+"""meshnet: a structured-concurrency service mesh for game servers, on trio."""
