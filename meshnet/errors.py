@@ -1,5 +1,68 @@
 """Exception types shared across meshnet. Every error meshnet raises derives from MeshnetError."""
 
+from __future__ import annotations
+
 
 class MeshnetError(Exception):
     """Base class of every error meshnet raises on purpose."""
+
+
+class CallError(MeshnetError):
+    """A call did not produce a value: the remote handler raised, or the target could not answer.
+
+    ``remote_type`` and ``remote_message`` describe the exception raised on the other side
+    (or the reason meshnet gives, such as ``ServiceExited``); ``target`` is what was called.
+    """
+
+    def __init__(self, target: object, remote_type: str, remote_message: str) -> None:
+        self.target = target
+        self.remote_type = remote_type
+        self.remote_message = remote_message
+        super().__init__(f"call to {target} failed: {remote_type}: {remote_message}")
+
+    def __reduce__(self):  # keep pickling/copying faithful to the three-field constructor
+        return (type(self), (self.target, self.remote_type, self.remote_message))
+
+
+class NoSuchService(CallError):
+    """The address or name does not belong to a live service."""
+
+    def __init__(self, target: object, reason: str = "no live service at this address") -> None:
+        super().__init__(target, "NoSuchService", reason)
+
+
+class ServiceExited(CallError):
+    """The service exited, was killed or crashed before it answered."""
+
+    def __init__(self, target: object, reason: str) -> None:
+        super().__init__(target, "ServiceExited", reason)
+
+
+class CallTimeout(CallError):
+    """No answer arrived within the call's timeout; a late answer is dropped and counted."""
+
+    def __init__(self, target: object, seconds: float) -> None:
+        super().__init__(target, "CallTimeout", f"no answer within {seconds:g}s")
+
+
+class Busy(CallError):
+    """The target's mailbox is full and its policy is to reject rather than make senders wait."""
+
+    def __init__(self, target: object, capacity: int) -> None:
+        super().__init__(target, "Busy", f"mailbox full ({capacity} messages)")
+
+
+class ServiceStartError(CallError):
+    """A new service's ``init`` raised; nothing was registered."""
+
+
+class ResponseError(MeshnetError):
+    """A deferred responder was misused: answered twice, or taken for a message with no caller."""
+
+
+class ServiceImportError(MeshnetError):
+    """A service given as ``package.module:Class`` could not be imported."""
+
+
+class ServiceNameError(MeshnetError):
+    """A service name is malformed or already taken."""

@@ -1,0 +1,36 @@
+"""Messages as they sit in a mailbox."""
+
+from __future__ import annotations
+
+from typing import Any
+
+REQUEST = "request"
+"""A command call or send: ``name`` is the command, ``args`` its arguments."""
+CLIENT = "client"
+"""A packet a gate routed to this service; dispatched to ``on_client``."""
+TEXT = "text"
+"""A line of text (skynet's PTYPE_TEXT); dispatched to ``on_text``."""
+MULTICAST = "multicast"
+"""A publication on a subscribed channel; dispatched to the subscription's callback."""
+
+
+class Message:
+    """One message in a mailbox. ``session`` 0 means nobody waits for an answer."""
+
+    __slots__ = ("kind", "source", "session", "name", "args", "claimed")
+
+    def __init__(
+        self, kind: str, source: int, session: int, name: str | None, args: tuple[Any, ...]
+    ) -> None:
+        self.kind = kind
+        self.source = source
+        self.session = session
+        self.name = name
+        self.args = args
+        self.claimed = False
+        """True once a deferred responder or a redirect took over answering this message."""
+
+    def describe(self) -> str:
+        """Short text naming the message, for log lines."""
+        what = self.name if self.kind == REQUEST else self.kind
+        return f"{what!r} from :{self.source:08x} session {self.session}"
