@@ -13,7 +13,7 @@ class ProtoError(MeshnetError):
     can answer the client with an error reply instead of dropping the connection.
     """
 
-    def __init__(self, text: str, *, msg_id: int | None = None, session: int | None = None):
+    def __init__(self, text: str, *, msg_id: int | None = None, session: int | None = None) -> None:
         super().__init__(text)
         self.msg_id = msg_id
         self.session = session
@@ -34,7 +34,7 @@ class UnknownMessage(ProtoError):
 class InvalidBody(ProtoError):
     """A body does not match its declared fields. `context` says whose body it is."""
 
-    def __init__(self, context: str, path: Path, detail: str):
+    def __init__(self, context: str, path: Path, detail: str) -> None:
         super().__init__(f"{context}: {detail}")
         self.context = context
         self.path = path
@@ -43,7 +43,7 @@ class InvalidBody(ProtoError):
 class FieldTypeError(InvalidBody):
     """A value has the wrong type. `path` is empty when the body itself is not a map."""
 
-    def __init__(self, context: str, path: Path, expected: str, got: str):
+    def __init__(self, context: str, path: Path, expected: str, got: str) -> None:
         where = f"field '{format_path(path)}'" if path else "body"
         super().__init__(context, path, f"{where}: expected {expected}, got {got}")
         self.expected = expected
@@ -53,14 +53,14 @@ class FieldTypeError(InvalidBody):
 class MissingField(InvalidBody):
     """A required field is absent. `path` ends with the missing field's name."""
 
-    def __init__(self, context: str, path: Path):
+    def __init__(self, context: str, path: Path) -> None:
         super().__init__(context, path, f"missing required field '{format_path(path)}'")
 
 
 class UnknownField(InvalidBody):
     """A map holds a key its type does not declare. `path` leads to that map."""
 
-    def __init__(self, context: str, path: Path, key: object, known: tuple[str, ...]):
+    def __init__(self, context: str, path: Path, key: object, known: tuple[str, ...]) -> None:
         where = f"field '{format_path(path)}'" if path else "body"
         declared = ", ".join(known) or "none"
         detail = f"unknown field {_brief(key)} in {where} (declared: {declared})"
