@@ -21,7 +21,7 @@ demo: install
 	$(PY) -m meshnet node examples/hello.toml
 
 bench: install
-	$(PY) bench/runtime.py
+	@for script in bench/*.py; do echo "== $$script"; $(PY) $$script || exit 1; done
 
 lint: install
 	$(VENV)/bin/ruff check meshnet demo_game tests bench

@@ -55,6 +55,10 @@ class Busy(CallError):
 class ServiceStartError(CallError):
     """A new service's ``init`` raised; nothing was registered."""
 
+    def __init__(self, target: object, remote_type: str, remote_message: str) -> None:
+        super().__init__(target, remote_type, remote_message)
+        self.args = (f"service {target} did not start: {remote_type}: {remote_message}",)
+
 
 class ResponseError(MeshnetError):
     """A deferred responder was misused: answered twice, or taken for a message with no caller."""

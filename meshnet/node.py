@@ -39,6 +39,7 @@ async def open_node(
     """Run a node for the duration of the ``async with`` block, then shut it down cleanly."""
     node = Node(node_id, name, strict_codec=strict_codec, call_timeout=call_timeout)
     install_record_factory()
+    current_address.set(str(node.address))
     async with trio.open_nursery() as nursery:
         node._nursery = nursery
         await node._boot()
@@ -280,9 +281,7 @@ class Node:
                 raise
             error = _first_error(errors)
             if not running:
-                raise ServiceStartError(
-                    ctx.label, type(error).__name__, f"init failed: {error}"
-                ) from error
+                raise ServiceStartError(ctx.label, type(error).__name__, str(error)) from error
             ctx.exit_reason = f"crashed: {type(error).__name__}: {error}"
             logger.error("%s crashed", ctx.label, exc_info=error)
         finally:
