@@ -1,7 +1,8 @@
-"""Access to the skynet-recorded vectors in shared/vectors/ for parametrised tests.
+"""Access to the skynet-recorded vectors for parametrised tests.
 
-The vectors live beside the repository (``../shared/vectors``). If a file is absent, every
-test parametrised from it is collected once and skipped with a message naming the path.
+``tests/vectors/`` holds a copy of the project's ``shared/vectors/`` files (recorded from
+skynet's own crypt and login code), so a clone tests against them wherever it is checked
+out; ``test_vectors_copy.py`` checks the copy still matches the shared originals.
 """
 
 import json
@@ -12,18 +13,15 @@ from typing import Any
 
 import pytest
 
-VECTORS_DIR = Path(__file__).resolve().parents[3] / "shared" / "vectors"
+VECTORS_DIR = Path(__file__).resolve().parents[1] / "vectors"
 
 Entry = dict[str, Any]
 
 
 @cache
-def load(filename: str) -> dict[str, Any] | None:
-    """The parsed vector file, or None if it does not exist."""
-    path = VECTORS_DIR / filename
-    if not path.exists():
-        return None
-    return json.loads(path.read_text())
+def load(filename: str) -> dict[str, Any]:
+    """The parsed vector file."""
+    return json.loads((VECTORS_DIR / filename).read_text())
 
 
 def params(
@@ -47,12 +45,8 @@ def params(
 
 
 def derived_params(filename: str, build: Callable[[dict[str, Any]], list[Any]]) -> list[Any]:
-    """``build(data)``, or a single skipped param if the file is absent."""
-    data = load(filename)
-    if data is None:
-        reason = f"{VECTORS_DIR / filename} not found; the shared vectors are not checked out"
-        return [pytest.param(None, id="absent", marks=pytest.mark.skip(reason=reason))]
-    return build(data)
+    """``build(data)`` for the parsed vector file."""
+    return build(load(filename))
 
 
 def _comment(entry: Entry) -> str | None:
