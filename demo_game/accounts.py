@@ -1,0 +1,127 @@
+"""Player accounts in SQLite, passwords stored as salted scrypt hashes.
+
+Every database call runs in a worker thread (one at a time, on one connection), so the
+event loop never waits on the disk or on the deliberately slow password hash. The scrypt
+cost parameters are stored with each hash, so raising them later keeps old accounts valid.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+import sqlite3
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import trio
+
+from meshnet.errors import MeshnetError
+
+T = TypeVar("T")
+USER_NAME = re.compile(r"[A-Za-z0-9_-]{1,32}")
+MAX_PASSWORD = 128
+
+
+class AccountError(MeshnetError):
+    """A user name or password is malformed; the message names the field."""
+
+    def __init__(self, field: str, problem: str) -> None:
+        super().__init__(f"{field}: {problem}")
+        self.field = field
+
+
+@dataclass(frozen=True)
+class ScryptCost:
+    """scrypt's work factors; the default is the scrypt paper's interactive-login setting."""
+
+    n: int = 2**14
+    r: int = 8
+    p: int = 1
+
+
+def check_credentials(user: object, password: object) -> None:
+    """Raise AccountError unless the name and password are well formed."""
+    if not isinstance(user, str) or not USER_NAME.fullmatch(user):
+        raise AccountError("user", "1 to 32 letters, digits, '_' or '-'")
+    if not isinstance(password, str) or not 1 <= len(password) <= MAX_PASSWORD:
+        raise AccountError("password", f"1 to {MAX_PASSWORD} characters")
+
+
+class AccountStore:
+    """The accounts table of one SQLite file. Open with ``await AccountStore.open(path)``."""
+
+    def __init__(self, connection: sqlite3.Connection, cost: ScryptCost) -> None:
+        self._db = connection
+        self._cost = cost
+        self._limiter = trio.CapacityLimiter(1)
+
+    @classmethod
+    async def open(cls, path: str | Path, cost: ScryptCost = ScryptCost()) -> AccountStore:
+        """Open (creating if needed) the database at ``path``; ``:memory:`` for a scratch one."""
+        connection = await trio.to_thread.run_sync(_connect, str(path))
+        return cls(connection, cost)
+
+    async def close(self) -> None:
+        await self._run(self._db.close)
+
+    async def signup(self, user: str, password: str) -> bool:
+        """Create an account; False if the name is taken."""
+        check_credentials(user, password)
+        salt = secrets.token_bytes(16)
+        digest = await trio.to_thread.run_sync(_scrypt, password, salt, self._cost)
+        row = (user, salt, self._cost.n, self._cost.r, self._cost.p, digest)
+        return await self._run(_insert, self._db, row)
+
+    async def verify(self, user: str, password: str) -> bool:
+        """True if ``user`` exists and ``password`` is theirs."""
+        check_credentials(user, password)
+        row = await self._run(_select, self._db, user)
+        if row is None:
+            return False
+        salt, n, r, p, digest = row
+        attempt = await trio.to_thread.run_sync(_scrypt, password, salt, ScryptCost(n, r, p))
+        return hmac.compare_digest(attempt, digest)
+
+    async def _run(self, function: Callable[..., T], *args: Any) -> T:
+        return await trio.to_thread.run_sync(function, *args, limiter=self._limiter)
+
+
+def _connect(path: str) -> sqlite3.Connection:
+    if path != ":memory:":
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    connection = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+    connection.execute("PRAGMA journal_mode=WAL")
+    connection.execute(
+        "CREATE TABLE IF NOT EXISTS accounts ("
+        " user TEXT PRIMARY KEY, salt BLOB NOT NULL,"
+        " n INTEGER NOT NULL, r INTEGER NOT NULL, p INTEGER NOT NULL, hash BLOB NOT NULL)"
+    )
+    return connection
+
+
+def _insert(db: sqlite3.Connection, row: tuple[object, ...]) -> bool:
+    try:
+        db.execute("INSERT INTO accounts VALUES (?, ?, ?, ?, ?, ?)", row)
+    except sqlite3.IntegrityError:
+        return False
+    return True
+
+
+def _select(db: sqlite3.Connection, user: str) -> tuple[bytes, int, int, int, bytes] | None:
+    return db.execute("SELECT salt, n, r, p, hash FROM accounts WHERE user = ?", (user,)).fetchone()
+
+
+def _scrypt(password: str, salt: bytes, cost: ScryptCost) -> bytes:
+    return hashlib.scrypt(
+        password.encode(),
+        salt=salt,
+        n=cost.n,
+        r=cost.r,
+        p=cost.p,
+        maxmem=256 * cost.n * cost.r,
+        dklen=32,
+    )
