@@ -7,6 +7,7 @@ from 1 in ``--send`` order. A refused login or handshake prints its status line 
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
@@ -41,7 +42,7 @@ def run_login_client(
     """
     if reconnect and not sends:
         raise LoginClientError("--reconnect needs a request to resend: give at least one --send")
-    requests = [(session, text.encode()) for session, text in enumerate(sends, 1)]
+    requests = [(session, os.fsencode(text)) for session, text in enumerate(sends, 1)]
     return trio.run(_refusal_exit, login_at, gate_at, server, user, password, requests, reconnect)
 
 
@@ -68,7 +69,7 @@ async def _session(
 ) -> None:
     with _reaching("login server", login_at):
         result = await login(*login_at, server, user, password)
-    _say("login", ok_status(result.subid))
+    _say("login", ok_status(result.subid))  # the 200 line again: its base64 is canonical
     with _reaching("msgserver", gate_at):
         connection = await connect_gate(*gate_at, result, 1)
         _say("handshake", connection.status)
