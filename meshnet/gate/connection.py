@@ -1,0 +1,228 @@
+"""One client connection of a gate: its outgoing buffer, its writer, and how it ends.
+
+Any service on the node may ``write`` to a connection; a write never waits. When nothing
+is waiting to go out, the bytes go straight to the socket (as skynet's ``socket.write``
+does); otherwise they join the buffer and the connection's write loop, a task of the gate,
+sends them. Unsent bytes are watched: the gate is warned when they pass 1 MiB, 2 MiB,
+4 MiB, ... and again (with 0) when they drain, and past the hard limit the connection is
+closed rather than buffering without bound.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from functools import partial
+
+import trio
+from trio.lowlevel import ParkingLot
+
+from meshnet.gate.conf import WARN_UNSENT
+from meshnet.gate.transport import CLOSE_TIMEOUT, Transport, TransportError
+
+Deliver = Callable[["Connection", list[bytes]], Awaitable[None]]
+"""What the gate does with the packets a read produced."""
+Notify = Callable[[int, int], None]
+"""How a connection tells its gate about unsent data: ``notify(fd, kb)``, kb 0 = drained."""
+
+
+class Connection:
+    """A client connection, registered node-wide under its ``fd`` while it is open."""
+
+    __slots__ = (
+        "fd",
+        "gate",
+        "peer",
+        "transport",
+        "agent",
+        "error",
+        "_notify",
+        "_max_unsent",
+        "_opened",
+        "_closing",
+        "_aborted",
+        "_served",
+        "_buffer",
+        "_buffered",
+        "_in_flight",
+        "_warn_at",
+        "_check_at",
+        "_writer",
+        "_flushed",
+        "_read_scope",
+        "_write_scope",
+    )
+
+    def __init__(
+        self,
+        fd: int,
+        gate: int,
+        peer: str,
+        transport: Transport,
+        *,
+        max_unsent: int,
+        notify: Notify,
+    ) -> None:
+        self.fd = fd
+        self.gate = gate
+        """Address of the gate service that owns the connection."""
+        self.peer = peer
+        """``host:port`` of the client."""
+        self.transport = transport
+        self.agent: int | None = None
+        """The service the connection's packets are forwarded to, if any."""
+        self.error: str | None = None
+        """Why the connection was closed, when it was not a clean close."""
+        self._notify = notify
+        self._max_unsent = max_unsent
+        self._opened = trio.Event()
+        self._closing = False
+        self._aborted = False
+        self._served = False
+        self._buffer: list[bytes] = []
+        self._buffered = 0
+        self._in_flight = 0
+        self._warn_at = WARN_UNSENT
+        self._check_at = WARN_UNSENT
+        """The unsent size at which to warn or close next: min(_warn_at, max_unsent)."""
+        self._writer = ParkingLot()
+        self._flushed = trio.Event()
+        self._read_scope = trio.CancelScope()
+        self._write_scope = trio.CancelScope()
+
+    def __repr__(self) -> str:
+        return f"<Connection {self.fd} {self.transport.kind} {self.peer}>"
+
+    # --- any service on the node ----------------------------------------------------
+
+    @property
+    def closing(self) -> bool:
+        """True once the connection stopped taking writes."""
+        return self._closing
+
+    @property
+    def unsent(self) -> int:
+        """Bytes written but not yet handed to the operating system."""
+        return self._buffered + self._in_flight
+
+    def write(self, payload: bytes) -> bool:
+        """Send one packet; False if the connection is closing (the packet is dropped).
+
+        Never waits. Raises ``FrameTooLarge`` for a payload over 65535 bytes.
+        """
+        if self._closing:
+            return False
+        chunk = self.transport.frame(payload)
+        if not self._buffered and not self._in_flight:
+            chunk = self.transport.send_now(chunk)
+            if chunk is None:
+                return True
+            self._writer.unpark()
+        self._buffer.append(chunk)
+        self._buffered += len(chunk)
+        if self._buffered + self._in_flight > self._check_at:
+            self._over_threshold()
+        return True
+
+    def close(self, error: str | None = None, *, abort: bool = False) -> None:
+        """Stop reading and taking writes; send what is buffered, then close.
+
+        ``error`` says why, for the gate's ``error`` hook; ``abort`` drops the buffer and
+        closes at once. Closing twice keeps the first reason.
+        """
+        if self._closing:
+            if abort:
+                self._abort()
+            return
+        self._closing = True
+        self.error = error
+        self._read_scope.cancel()
+        self._writer.unpark_all()
+        if abort:
+            self._abort()
+
+    # --- the gate -------------------------------------------------------------------
+
+    def open(self) -> None:
+        """Let the connection's packets in (skynet's ``openclient``)."""
+        self._opened.set()
+
+    async def serve(self, deliver: Deliver, heartbeat: float | None) -> None:
+        """Run the connection until it ends: once opened, hand each read's packets to
+        ``deliver`` until the client leaves or ``close`` is called; then send what is
+        buffered (for up to ``CLOSE_TIMEOUT``). ``aclose`` must follow.
+
+        Failures end up in ``error``; only cancellation propagates.
+        """
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._write_loop)
+            with self._read_scope:
+                try:
+                    await self._opened.wait()
+                    await self._read_loop(deliver, heartbeat)
+                except TransportError as exc:
+                    self.close(str(exc))
+            self.close()
+            with trio.move_on_after(CLOSE_TIMEOUT):
+                await self._flushed.wait()
+            nursery.cancel_scope.cancel()
+        self._served = True
+
+    async def aclose(self) -> None:
+        """Close the transport: gracefully after ``serve`` ended normally, else at once."""
+        self._closing = True
+        await self.transport.aclose(self._served and not self._aborted, self.error)
+
+    # --- helpers --------------------------------------------------------------------
+
+    async def _read_loop(self, deliver: Deliver, heartbeat: float | None) -> None:
+        if heartbeat is None:
+            receive = self.transport.receive
+        else:
+            receive = partial(self._receive_within, heartbeat)
+        while (packets := await receive()) is not None:
+            await deliver(self, packets)
+
+    async def _receive_within(self, heartbeat: float) -> list[bytes] | None:
+        with trio.move_on_after(heartbeat):
+            return await self.transport.receive()
+        raise TransportError(f"heartbeat: no packet received for {heartbeat:g}s")
+
+    async def _write_loop(self) -> None:
+        try:
+            with self._write_scope:
+                while True:
+                    while not self._buffer:
+                        if self._closing:
+                            return
+                        await self._writer.park()
+                    chunks, self._buffer = self._buffer, []
+                    self._in_flight, self._buffered = self._buffered, 0
+                    await self.transport.send(chunks)
+                    self._in_flight = 0
+                    if not self._buffered and self._warn_at > WARN_UNSENT:
+                        self._warn_at = self._check_at = WARN_UNSENT
+                        self._notify(self.fd, 0)
+        except TransportError as exc:
+            self.close(str(exc), abort=True)
+        finally:
+            self._flushed.set()
+
+    def _over_threshold(self) -> None:
+        unsent = self._buffered + self._in_flight
+        if unsent > self._max_unsent:
+            self.close(
+                f"more than {self._max_unsent} bytes waiting to be sent: "
+                "the client does not read what it is sent",
+                abort=True,
+            )
+            return
+        while self._warn_at < unsent:
+            self._warn_at *= 2
+        self._check_at = min(self._warn_at, self._max_unsent)
+        self._notify(self.fd, unsent // 1024)
+
+    def _abort(self) -> None:
+        self._aborted = True
+        self._buffer.clear()
+        self._buffered = 0
+        self._write_scope.cancel()

@@ -1,0 +1,345 @@
+"""skynet's gateserver template as a meshnet service: subclass ``GateServer`` and override
+the hooks you need.
+
+    class Watchdog(GateServer):
+        async def connect(self, fd, addr):
+            agent = await self.newservice(Agent, fd)
+            await self.forward(fd, agent)        # its packets go to Agent.on_client
+
+        async def disconnect(self, fd):
+            ...
+
+    gate = await node.newservice(Watchdog)
+    ports = await node.call(gate, "open", {"port": 8888, "ws_port": 8889, "maxclient": 1024})
+
+or start it open: ``newservice(Watchdog, {"port": 8888})`` (the conf keys are in
+``meshnet.gate.conf``). A connection goes through these hooks, each awaited in a task of
+the gate that belongs to the connection:
+
+``connect(fd, addr)``   a client connected; nothing is read from it until ``openclient(fd)``
+                        (or ``forward``), so the connection can be handed over first
+``message(fd, packet)`` one packet (bytes), in order; a connection that was forwarded
+                        sends its packets to the agent instead, as ``client`` messages
+                        (``on_client(fd, packet)`` there)
+``warning(fd, kb)``     ``kb`` KiB wait to be sent (past 1 MiB, 2 MiB, 4 MiB, ...); 0 once
+                        they drained. Past ``max_unsent`` the connection is closed.
+``error(fd, message)``  the connection ends because of a failure or a client breaking the
+                        protocol (oversized or truncated packet, WebSocket text message,
+                        heartbeat, unread data over ``max_unsent``); ``message`` says which
+``disconnect(fd)``      the connection is gone (after ``error``, if any); always the last
+                        hook of a connection, unless the gate itself stops first
+
+``on_open(conf)`` and ``on_close()`` run when the gate starts and stops listening. Commands
+(``call``/``send`` them, or await them from a subclass): ``open(conf)``, ``close()``,
+``ports()``, ``forward(fd, agent)``, ``kick(fd)``, ``write(fd, payload)``.
+
+Any service on the node writes to a connection directly, through the node's connection
+registry (``meshnet.gate.connections``): ``connections(self.node).write(fd, payload)``.
+A hook that raises is logged with its traceback; if it was ``connect`` or ``message``,
+its connection is closed. Nothing a client does can stop the gate or another connection.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import math
+import socket
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+import trio
+
+from meshnet.errors import CallError, MeshnetError
+from meshnet.gate.conf import GateConf, parse_conf
+from meshnet.gate.connection import Connection
+from meshnet.gate.connections import ConnectionRegistry, connections
+from meshnet.gate.transport import TransportError, open_transport, refuse
+from meshnet.message import CLIENT
+from meshnet.net import peer_name
+from meshnet.service import Service, command
+
+logger = logging.getLogger(__name__)
+
+ACCEPT_RETRY = 0.1
+"""Seconds to wait before accepting again when the process is out of file descriptors."""
+_CAPACITY_ERRNOS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.ENOBUFS})
+
+
+class GateError(MeshnetError):
+    """A gate command was used out of turn (open twice, ...)."""
+
+
+class GateServer(Service):
+    """A gate: listens for clients (TCP and/or WebSocket), splits their packets, hands them
+    to its hooks or to agents. See the module docstring for the hooks."""
+
+    def __init__(self) -> None:
+        self.conf: GateConf | None = None
+        """The conf of the last ``open`` (None before)."""
+        self._ports: dict[str, int] = {}
+        self._listeners: list[trio.CancelScope] = []
+        self._clients = 0
+        self._warnings_in: trio.MemorySendChannel[tuple[int, int]] | None = None
+
+    async def init(self, conf: Mapping[str, Any] | None = None) -> None:
+        """Start the gate; with ``conf``, open it at once. Subclasses that override this
+        call ``await super().init(conf)``."""
+        if conf is not None:
+            await self.open(conf)
+
+    # --- commands -------------------------------------------------------------------
+
+    @command
+    async def open(self, conf: Mapping[str, Any]) -> dict[str, int]:
+        """Start listening; return the bound ports: ``{"port": ..., "ws_port": ...}``."""
+        if self._listeners:
+            raise GateError("the gate is already open; close it first")
+        parsed = parse_conf(conf)
+        self.conf = parsed
+        self._start_warnings()
+        try:
+            for key, kind in (("port", "tcp"), ("ws_port", "ws")):
+                port = getattr(parsed, key)
+                if port is not None:
+                    self._ports[key] = await self._listen(parsed, port, kind)
+        except BaseException:
+            self._stop_listening()
+            raise
+        await self.on_open(parsed)
+        return dict(self._ports)
+
+    @command
+    async def close(self) -> None:
+        """Stop listening. Connections already open stay until they end."""
+        if self._listeners:
+            self._stop_listening()
+            await self.on_close()
+
+    @command
+    async def ports(self) -> dict[str, int]:
+        """The ports the gate listens on, as ``open`` returned them (empty when closed)."""
+        return dict(self._ports)
+
+    @command
+    async def forward(self, fd: int, agent: int | str) -> bool:
+        """Send connection ``fd``'s packets to ``agent`` (``on_client(fd, packet)``) from
+        now on, and let them in. False if ``fd`` is not an open connection of this gate."""
+        connection = self._own(fd)
+        if connection is None:
+            return False
+        connection.agent = agent
+        connection.open()
+        return True
+
+    @command
+    async def kick(self, fd: int) -> bool:
+        """Close connection ``fd`` (after what was written to it is sent)."""
+        return self.closeclient(fd)
+
+    @command
+    async def write(self, fd: int, payload: bytes) -> bool:
+        """Send one packet to connection ``fd``; for services on other nodes (local ones
+        use the registry). False if the connection is closed."""
+        return self.connections.write(fd, payload)
+
+    # --- for subclasses -------------------------------------------------------------
+
+    @property
+    def connections(self) -> ConnectionRegistry:
+        """The node's connection registry."""
+        return connections(self.node)
+
+    def openclient(self, fd: int) -> bool:
+        """Let connection ``fd``'s packets in. False if it is not open on this gate."""
+        connection = self._own(fd)
+        if connection is None:
+            return False
+        connection.open()
+        return True
+
+    def closeclient(self, fd: int) -> bool:
+        """Close connection ``fd`` once what was written to it is sent."""
+        connection = self._own(fd)
+        if connection is None:
+            return False
+        connection.close()
+        return True
+
+    # --- hooks ----------------------------------------------------------------------
+
+    async def on_open(self, conf: GateConf) -> None:
+        """The gate is listening (``self.ports`` are bound)."""
+
+    async def on_close(self) -> None:
+        """The gate stopped listening."""
+
+    async def connect(self, fd: int, addr: str) -> None:
+        """A client connected from ``addr`` (``host:port``); call ``openclient(fd)`` or
+        ``forward`` to let its packets in."""
+
+    async def disconnect(self, fd: int) -> None:
+        """Connection ``fd`` is gone."""
+
+    async def error(self, fd: int, message: str) -> None:
+        """Connection ``fd`` is closing because of ``message``; ``disconnect`` follows."""
+
+    async def message(self, fd: int, packet: bytes) -> None:
+        """A packet from a connection that was not forwarded. Override it."""
+        raise NotImplementedError(
+            f"{type(self).__name__} got a packet but does not override message(); "
+            "override it or forward the connection to an agent"
+        )
+
+    async def warning(self, fd: int, kb: int) -> None:
+        """``kb`` KiB wait to be sent to ``fd`` (0: drained). The default logs it."""
+        if kb:
+            logger.warning("connection %d: %d KiB waiting to be sent", fd, kb)
+        else:
+            logger.info("connection %d: unsent data drained", fd)
+
+    # --- helpers --------------------------------------------------------------------
+
+    def _own(self, fd: int) -> Connection | None:
+        connection = self.connections.get(fd)
+        if connection is None or connection.gate != self.address:
+            return None
+        return connection
+
+    async def _listen(self, conf: GateConf, port: int, kind: str) -> int:
+        listeners = await trio.open_tcp_listeners(port, host=conf.address, backlog=conf.backlog)
+        bound = listeners[0].socket.getsockname()[1]
+        for listener in listeners:
+            self._listeners.append(self.fork(self._accept_loop, listener, kind))
+        logger.info("listening on %s:%d (%s)", conf.address, bound, kind)
+        return bound
+
+    def _stop_listening(self) -> None:
+        for scope in self._listeners:
+            scope.cancel()
+        self._listeners.clear()
+        self._ports.clear()
+
+    async def _accept_loop(self, listener: trio.SocketListener, kind: str) -> None:
+        try:
+            while True:
+                try:
+                    stream = await listener.accept()
+                except OSError as exc:
+                    if exc.errno not in _CAPACITY_ERRNOS:
+                        raise
+                    logger.error("accept failed (%s); retrying in %gs", exc, ACCEPT_RETRY)
+                    await trio.sleep(ACCEPT_RETRY)
+                    continue
+                self.fork(self._serve, stream, kind)
+        finally:
+            await trio.aclose_forcefully(listener)
+
+    async def _serve(self, stream: trio.SocketStream, kind: str) -> None:
+        """One accepted socket, from the maxclient check to the last hook."""
+        conf = self.conf
+        assert conf is not None
+        peer = peer_name(stream)
+        if self._clients >= conf.maxclient:
+            logger.warning("refused %s (%s): maxclient %d reached", peer, kind, conf.maxclient)
+            try:
+                await refuse(kind, stream)
+            except Exception as exc:  # the client went away first: nothing to do
+                logger.info("refusing %s: %r", peer, exc)
+            return
+        self._clients += 1
+        try:
+            connection = await self._converse(stream, kind, peer, conf)
+        finally:
+            self._clients -= 1
+        if connection is not None:  # its socket is closed: the connection's last hooks
+            if connection.error is not None:
+                await self._hook(self.error, connection.fd, connection.error)
+            await self._hook(self.disconnect, connection.fd)
+
+    async def _converse(
+        self, stream: trio.SocketStream, kind: str, peer: str, conf: GateConf
+    ) -> Connection | None:
+        """Run a connection until its socket is closed; None if it never got going."""
+        try:
+            if not conf.nodelay:
+                stream.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, False)
+            async with trio.open_nursery() as nursery:  # the connection's helper tasks
+                try:
+                    transport = await open_transport(kind, stream, nursery, conf.max_packet)
+                except TransportError as exc:
+                    logger.info("connection from %s failed: %s", peer, exc)
+                    await trio.aclose_forcefully(stream)
+                    connection = None
+                else:
+                    connection = Connection(
+                        self.connections.new_fd(),
+                        self.address,
+                        peer,
+                        transport,
+                        max_unsent=conf.max_unsent,
+                        notify=self._notify_warning,
+                    )
+                    await self._run(connection, conf.heartbeat)
+                nursery.cancel_scope.cancel()
+            return connection
+        except Exception:
+            logger.exception("connection from %s failed", peer)
+            await trio.aclose_forcefully(stream)
+            return None
+
+    async def _run(self, connection: Connection, heartbeat: float | None) -> None:
+        registry = self.connections
+        registry.add(connection)
+        try:
+            try:
+                logger.debug("connection %d from %s", connection.fd, connection.peer)
+                if not await self._hook(self.connect, connection.fd, connection.peer):
+                    connection.close("internal error")
+                await connection.serve(self._deliver, heartbeat)
+            finally:
+                registry.remove(connection)
+            if connection.error is not None:
+                logger.info(
+                    "connection %d from %s: %s", connection.fd, connection.peer, connection.error
+                )
+        finally:
+            await connection.aclose()
+
+    async def _deliver(self, connection: Connection, packets: list[bytes]) -> None:
+        fd = connection.fd
+        for packet in packets:
+            agent = connection.agent  # checked per packet: a message hook may forward
+            if agent is not None:
+                try:
+                    await self.post(agent, CLIENT, fd, packet)
+                except CallError as exc:
+                    connection.close(f"agent {agent} does not take packets: {exc}")
+                    return
+            elif not await self._hook(self.message, fd, packet):
+                connection.close("internal error")
+                return
+
+    async def _hook(self, hook: Callable[..., Awaitable[None]], fd: int, *args: Any) -> bool:
+        """Await a hook; log what it raises. True if it returned."""
+        try:
+            await hook(fd, *args)
+        except Exception:
+            logger.exception("connection %d: %s hook failed", fd, hook.__name__)
+            return False
+        return True
+
+    def _start_warnings(self) -> None:
+        if self._warnings_in is None:
+            self._warnings_in, warnings_out = trio.open_memory_channel[tuple[int, int]](math.inf)
+            self.fork(self._warning_loop, warnings_out)
+
+    def _notify_warning(self, fd: int, kb: int) -> None:
+        assert self._warnings_in is not None
+        self._warnings_in.send_nowait((fd, kb))
+
+    async def _warning_loop(self, warnings: trio.MemoryReceiveChannel[tuple[int, int]]) -> None:
+        """Warnings are raised inside other services' writes, which must not wait: they
+        queue here and this task of the gate runs the hook."""
+        async for fd, kb in warnings:
+            await self._hook(self.warning, fd, kb)

@@ -1,0 +1,225 @@
+"""The two ways a client reaches a gate, behind one interface: TCP with 2-byte length
+framing, and WebSocket with one binary message per packet.
+
+A transport turns the connection into packets going in and wire chunks going out; the
+gate above it never sees the difference. Every failure, and every way a client can break
+the wire protocol, surfaces as ``TransportError`` with a message fit for a log line.
+"""
+
+from __future__ import annotations
+
+import os
+from abc import ABC, abstractmethod
+from typing import ClassVar
+
+import trio
+from trio_websocket import ConnectionClosed, WebSocketConnection, wrap_server_stream
+
+from meshnet.errors import MeshnetError
+from meshnet.gate.framing import MAX_PAYLOAD, FrameTooLarge, PacketTooLarge, Splitter, pack
+
+HANDSHAKE_TIMEOUT = 10.0
+"""Seconds a WebSocket client has to complete the opening handshake."""
+RECEIVE_SIZE = 65536
+"""Bytes asked of the socket per TCP read."""
+CLOSE_TIMEOUT = 1.0
+"""Seconds a graceful close may take (the peer reading our last bytes, a WebSocket close
+handshake) before the socket is simply closed."""
+_NORMAL_WS_CLOSES = frozenset({1000, 1001, 1005})
+"""Normal closure, going away, and a close frame without a status code."""
+_POLICY_VIOLATION = 1008
+_MAX_CLOSE_REASON = 123
+
+
+class TransportError(MeshnetError):
+    """The client broke the wire protocol, or the connection failed; the message says how."""
+
+
+class Transport(ABC):
+    """One client connection as packets in, wire chunks out."""
+
+    kind: ClassVar[str]
+    """``"tcp"`` or ``"ws"``."""
+
+    @abstractmethod
+    async def receive(self) -> list[bytes] | None:
+        """The next packets the client sent (at least one), or None once it closed cleanly."""
+
+    @abstractmethod
+    def frame(self, payload: bytes) -> bytes:
+        """The wire chunk carrying ``payload``; ``FrameTooLarge`` over 65535 bytes."""
+
+    def send_now(self, chunk: bytes) -> bytes | None:
+        """Send what the socket takes of ``chunk`` without waiting; return the rest, or
+        None if all of it went.
+
+        Only called when nothing else is being sent. This default sends nothing."""
+        return chunk
+
+    @abstractmethod
+    async def send(self, chunks: list[bytes]) -> None:
+        """Send wire chunks, in order."""
+
+    @abstractmethod
+    async def aclose(self, graceful: bool, reason: str | None) -> None:
+        """Close the connection; ``graceful`` lets the peer read what was sent first.
+
+        ``reason`` (an error, or None) goes to a WebSocket client in the close frame."""
+
+
+async def open_transport(
+    kind: str, stream: trio.SocketStream, nursery: trio.Nursery, max_packet: int
+) -> Transport:
+    """Wrap an accepted stream; for WebSocket, run the opening handshake (its reader task
+    goes in ``nursery``) within ``HANDSHAKE_TIMEOUT``."""
+    if kind == "tcp":
+        return TcpTransport(stream, max_packet)
+    try:
+        with trio.fail_after(HANDSHAKE_TIMEOUT):
+            request = await wrap_server_stream(
+                nursery, stream, message_queue_size=1, max_message_size=max_packet
+            )
+            return WsTransport(await request.accept(), stream)
+    except trio.TooSlowError:
+        raise TransportError(f"no websocket handshake within {HANDSHAKE_TIMEOUT:g}s") from None
+    except ConnectionClosed as exc:
+        raise TransportError(f"websocket handshake failed: {exc.reason}") from None
+
+
+async def refuse(kind: str, stream: trio.SocketStream) -> None:
+    """Turn a connection away at once: TCP is just closed; a WebSocket client is answered
+    ``503`` to its handshake (if it comes within ``CLOSE_TIMEOUT``), so it is told at once
+    rather than left waiting for a handshake that never completes."""
+    if kind == "ws":
+        with trio.move_on_after(CLOSE_TIMEOUT):
+            try:
+                async with trio.open_nursery() as nursery:
+                    request = await wrap_server_stream(nursery, stream)
+                    await request.reject(503, body=b"server full")
+                    nursery.cancel_scope.cancel()
+            except ConnectionClosed:
+                pass
+    await trio.aclose_forcefully(stream)
+
+
+class TcpTransport(Transport):
+    kind = "tcp"
+
+    def __init__(self, stream: trio.SocketStream, max_packet: int) -> None:
+        self._stream = stream
+        self._fileno = stream.socket.fileno()
+        self._splitter = Splitter(max_packet)
+        self._violation: str | None = None
+
+    async def receive(self) -> list[bytes] | None:
+        while True:
+            if self._violation is not None:
+                raise TransportError(self._violation)
+            await trio.lowlevel.wait_readable(self._fileno)
+            try:
+                data = os.read(self._fileno, RECEIVE_SIZE)
+            except BlockingIOError:
+                continue
+            except OSError as exc:
+                raise TransportError(f"connection lost: {exc}") from None
+            if not data:
+                if self._splitter.pending:
+                    raise TransportError(
+                        f"client closed the connection inside a packet "
+                        f"({self._splitter.pending} bytes of it had arrived)"
+                    )
+                return None
+            try:
+                packets = self._splitter.feed(data)
+            except PacketTooLarge as exc:
+                # Deliver what came before the bad prefix; the next receive reports it.
+                self._violation = str(exc)
+                packets = exc.packets
+            if packets:
+                return packets
+
+    def frame(self, payload: bytes) -> bytes:
+        return pack(payload)
+
+    def send_now(self, chunk: bytes) -> bytes | None:
+        try:
+            sent = os.write(self._fileno, chunk)
+        except OSError:  # would block, or the socket failed: the next send reports that
+            return chunk
+        return None if sent == len(chunk) else chunk[sent:]
+
+    async def send(self, chunks: list[bytes]) -> None:
+        data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        try:
+            await self._stream.send_all(data)
+        except trio.BrokenResourceError as exc:
+            raise TransportError(f"connection lost: {exc.__cause__ or exc}") from None
+
+    async def aclose(self, graceful: bool, reason: str | None) -> None:
+        if graceful:
+            # Closing with unread input makes the kernel send a reset, which can destroy
+            # our last bytes (an error reply) before the client reads them: send FIN first
+            # and read until the client closes too.
+            with trio.move_on_after(CLOSE_TIMEOUT):
+                try:
+                    await self._stream.send_eof()
+                    while await self._stream.receive_some(RECEIVE_SIZE):
+                        pass
+                except (trio.BrokenResourceError, trio.ClosedResourceError):
+                    pass
+        await trio.aclose_forcefully(self._stream)
+
+
+class WsTransport(Transport):
+    kind = "ws"
+
+    def __init__(self, ws: WebSocketConnection, stream: trio.SocketStream) -> None:
+        self._ws = ws
+        self._stream = stream
+
+    async def receive(self) -> list[bytes] | None:
+        try:
+            message = await self._ws.get_message()
+        except ConnectionClosed as exc:
+            reason = exc.reason
+            if reason is None or reason.code in _NORMAL_WS_CLOSES:
+                return None
+            detail = f": {reason.reason}" if reason.reason else ""
+            raise TransportError(
+                f"websocket closed with {reason.code} {reason.name}{detail}"
+            ) from None
+        if isinstance(message, str):
+            raise TransportError("text message received; the gate takes binary messages only")
+        return [message]
+
+    def frame(self, payload: bytes) -> bytes:
+        if len(payload) > MAX_PAYLOAD:
+            raise FrameTooLarge(len(payload))
+        return payload
+
+    async def send(self, chunks: list[bytes]) -> None:
+        try:
+            for chunk in chunks:
+                await self._ws.send_message(chunk)
+        except ConnectionClosed as exc:
+            raise TransportError(f"connection lost: {exc.reason}") from None
+
+    async def aclose(self, graceful: bool, reason: str | None) -> None:
+        if graceful:
+            with trio.move_on_after(CLOSE_TIMEOUT):
+                if reason is None:
+                    await self._ws.aclose()
+                else:
+                    await self._ws.aclose(_POLICY_VIOLATION, _close_reason(reason))
+        # The socket too: trio-websocket leaves it open when it closed the WebSocket
+        # itself (a message over the size limit), and the client waits for it to close.
+        await trio.aclose_forcefully(self._ws)
+        await trio.aclose_forcefully(self._stream)
+
+
+def _close_reason(text: str) -> str:
+    """A WebSocket close reason holds at most 123 bytes of UTF-8."""
+    data = text.encode()
+    if len(data) <= _MAX_CLOSE_REASON:
+        return text
+    return data[: _MAX_CLOSE_REASON - 3].decode(errors="ignore") + "..."
