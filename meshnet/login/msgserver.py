@@ -1,0 +1,240 @@
+"""``MsgServer``: skynet's msgserver template (book ch. 15, DESIGN §5) on the gateserver.
+
+A client that logged in through the login server connects here. Its first packet is the
+handshake ``base64(uid)@base64(server)#base64(subid):index:base64(hmac)``, answered with one
+status packet: ``200 OK``, or ``404 User Not Found`` / ``400 Bad Request`` / ``403 Index
+Expired`` / ``401 Unauthorized`` followed by the server closing the connection. Then each
+packet is a request ``content | u32 BE session``, run in its own task by ``request_handler``
+and answered ``content | u8 ok | u32 BE session`` (ok 0 and empty content when the handler
+raised). Answers are cached per user so a client that reconnects with the next index gets
+them back without running the requests again (``meshnet.login.msgstate``).
+
+Differences from skynet, on purpose: a new successful handshake closes the user's previous
+connection (skynet leaves it open), and requests the server had not read from that
+connection yet are dropped, so each session still runs at most once: the client's resend on
+the new connection runs it. The handshake index must be decimal digits (skynet's
+``tonumber`` also takes ``0x10``, ``1e1``).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+from meshnet.errors import MeshnetError
+from meshnet.gate.framing import MAX_PAYLOAD
+from meshnet.gate.gateserver import GateServer
+from meshnet.login.crypt import base64decode
+from meshnet.login.msgstate import (
+    EXPIRED_NUMBER,
+    Entry,
+    Reply,
+    SessionConflict,
+    User,
+    check_handshake,
+)
+from meshnet.login.wire import Request, TruncatedPacket, make_username, unpack_request
+from meshnet.service import command
+
+logger = logging.getLogger(__name__)
+
+MAX_CONTENT = MAX_PAYLOAD - 5
+"""The longest response content: the packet also holds the ok byte and the session."""
+
+Text = bytes | str
+Subid = bytes | str | int
+
+
+class MsgServerError(MeshnetError):
+    """The msgserver was misused: no server name, a user logged in twice, ..."""
+
+
+class MsgServer(GateServer):
+    """Base class of msgservers: override the ``*_handler`` methods.
+
+    Start with ``newservice(Sub, conf)`` or call its ``open(conf)``: the gate conf keys of
+    ``meshnet.gate.conf`` plus ``servername``, the game server name clients log in to.
+
+    Commands for the login server and agents: ``login(uid, secret) -> subid``,
+    ``logout(uid, subid)``, ``kick(uid, subid)`` (each runs the matching handler; this
+    ``kick`` replaces the gate's ``kick(fd)``). The handlers register and drop users with
+    ``user_login(username, secret)`` and ``user_logout(username)``.
+    """
+
+    expired_number: ClassVar[int] = EXPIRED_NUMBER
+    """Responses kept per user: the last ``expired_number`` to twice that."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.servername = b""
+        self._users: dict[bytes, User] = {}
+        self._handshaking: set[int] = set()
+        self._connections: dict[int, User] = {}
+        """Connections past their handshake -> their user."""
+
+    # --- what subclasses write ------------------------------------------------------
+
+    async def login_handler(self, uid: Any, secret: bytes) -> Subid:
+        """The login server hands over ``uid``: set it up, ``user_login`` it, return a subid
+        unique on this server. Raise to refuse."""
+        raise NotImplementedError("a MsgServer subclass must define login_handler")
+
+    async def logout_handler(self, uid: Any, subid: Subid) -> None:
+        """The user leaves for good (usually called by its agent): ``user_logout`` it and
+        tell the login server."""
+        raise NotImplementedError("a MsgServer subclass must define logout_handler")
+
+    async def kick_handler(self, uid: Any, subid: Subid) -> None:
+        """The login server wants the user out (it logged in again): make it log out."""
+        raise NotImplementedError("a MsgServer subclass must define kick_handler")
+
+    async def request_handler(self, username: bytes, message: bytes) -> bytes | None:
+        """Answer one request of ``username``; raise to answer with an error."""
+        raise NotImplementedError("a MsgServer subclass must define request_handler")
+
+    async def disconnect_handler(self, username: bytes) -> None:
+        """The user's connection closed; it may come back with a higher index."""
+
+    async def register_handler(self, servername: bytes) -> None:
+        """The server opened as game server ``servername``."""
+
+    # --- commands -------------------------------------------------------------------
+
+    @command
+    async def open(self, conf: Mapping[str, Any]) -> dict[str, int]:
+        """Listen as game server ``conf["servername"]``; return the bound ports."""
+        gate_conf = dict(conf)
+        servername = gate_conf.pop("servername", None)
+        if not isinstance(servername, Text) or not servername:
+            raise MsgServerError("a msgserver conf needs 'servername', the game server's name")
+        self.servername = _as_bytes(servername)
+        ports = await super().open(gate_conf)
+        await self.register_handler(self.servername)
+        return ports
+
+    @command
+    async def login(self, uid: Any, secret: bytes) -> Subid:
+        return await self.login_handler(uid, secret)
+
+    @command
+    async def logout(self, uid: Any, subid: Subid) -> None:
+        await self.logout_handler(uid, subid)
+
+    @command
+    async def kick(self, uid: Any, subid: Subid) -> None:  # type: ignore[override]
+        await self.kick_handler(uid, subid)
+
+    # --- for subclasses -------------------------------------------------------------
+
+    def username(self, uid: Text, subid: Subid) -> bytes:
+        """``base64(uid)@base64(servername)#base64(subid)``, how the user is known here."""
+        subid = subid if isinstance(subid, bytes | str) else str(subid)
+        return make_username(_as_bytes(uid), self.servername, _as_bytes(subid))
+
+    @staticmethod
+    def userid(username: bytes) -> tuple[bytes, bytes, bytes]:
+        """``(uid, subid, servername)`` of a username."""
+        uid, _, rest = username.partition(b"@")
+        servername, _, subid = rest.partition(b"#")
+        return base64decode(uid), base64decode(subid), base64decode(servername)
+
+    def user_login(self, username: bytes, secret: bytes) -> None:
+        """Let ``username`` handshake with ``secret`` (indices from 1)."""
+        if username in self._users:
+            raise MsgServerError(f"user {username!r} is already logged in here")
+        self._users[username] = User(username, secret, self.expired_number)
+
+    def user_logout(self, username: bytes) -> None:
+        """Forget ``username`` and its cached responses; close its connection."""
+        user = self._users.pop(username, None)
+        if user is None:
+            raise MsgServerError(f"user {username!r} is not logged in here")
+        if user.target is not None:
+            del self._connections[user.target]
+            self.closeclient(user.target)
+
+    def ip(self, username: bytes) -> str | None:
+        """``host:port`` of the user's connection, if it has one."""
+        user = self._users.get(username)
+        return None if user is None else user.peer
+
+    # --- gate hooks -----------------------------------------------------------------
+
+    async def connect(self, fd: int, addr: str) -> None:
+        self._handshaking.add(fd)
+        self.openclient(fd)
+
+    async def disconnect(self, fd: int) -> None:
+        self._handshaking.discard(fd)
+        user = self._connections.pop(fd, None)
+        if user is not None and user.leave(fd):
+            await self.disconnect_handler(user.username)
+
+    async def message(self, fd: int, packet: bytes) -> None:
+        connection = self.connections.get(fd)
+        if connection is None or connection.closing:
+            return  # the rest of a read that arrived before we closed it
+        if fd in self._handshaking:
+            self._handshaking.discard(fd)
+            self._handshake(fd, connection.peer, packet)
+            return
+        user = self._connections[fd]
+        try:
+            request = unpack_request(packet)
+            step = user.request(fd, request)
+        except (TruncatedPacket, SessionConflict) as exc:
+            logger.warning("connection %d of %s: %s; closing it", fd, user.username.decode(), exc)
+            self.closeclient(fd)
+            return
+        if isinstance(step, Entry):
+            self.fork(self._answer, user, step, request)
+        elif step is not None:
+            self._send(user, step)
+
+    # --- helpers --------------------------------------------------------------------
+
+    def _handshake(self, fd: int, peer: str, packet: bytes) -> None:
+        status, user, index = check_handshake(self._users, packet)
+        self.connections.write(fd, status)
+        if user is None:
+            logger.info("connection %d from %s: handshake refused: %s", fd, peer, status.decode())
+            self.closeclient(fd)
+            return
+        previous = user.accept(fd, index, peer)
+        self._connections[fd] = user
+        if previous is not None:
+            logger.info(
+                "%s: connection %d supersedes connection %d", user.username.decode(), fd, previous
+            )
+            del self._connections[previous]
+            self.closeclient(previous)
+
+    async def _answer(self, user: User, entry: Entry, request: Request) -> None:
+        try:
+            content = await self.request_handler(user.username, request.content)
+            content = _check_content(b"" if content is None else content)
+            ok = True
+        except Exception:
+            logger.exception("request %d of %s failed", request.session, user.username.decode())
+            content, ok = b"", False
+        self._send(user, user.answer(entry, request.session, content, ok))
+
+    def _send(self, user: User, reply: Reply) -> None:
+        """Send ``reply`` if its connection is still the user's (skynet drops it otherwise)."""
+        if self._connections.get(reply.target) is user:
+            self.connections.write(reply.target, reply.payload)
+
+
+def _check_content(content: object) -> bytes:
+    if not isinstance(content, bytes):
+        raise TypeError(f"request_handler returned {type(content).__name__}, not bytes or None")
+    if len(content) > MAX_CONTENT:
+        raise MsgServerError(
+            f"response of {len(content)} bytes does not fit in a packet (at most {MAX_CONTENT})"
+        )
+    return content
+
+
+def _as_bytes(text: Text) -> bytes:
+    return text.encode() if isinstance(text, str) else text
