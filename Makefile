@@ -3,8 +3,12 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+WEB := demo_game/web
+WEB_STAMP := $(WEB)/node_modules/.package-lock.json
+CHROMIUM := /usr/bin/chromium
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: install test demo bench lint clean
+.PHONY: install web browser test demo bench lint clean
 
 install: $(STAMP)
 
@@ -14,11 +18,24 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[test,dev]'
 	touch $(STAMP)
 
-test: install
+# The browser page's npm packages (cbor-x; playwright-core for its test), from the npm registry.
+web: $(WEB_STAMP)
+
+$(WEB_STAMP): $(WEB)/package.json $(WEB)/package-lock.json
+	npm ci --prefix $(WEB) --no-audit --no-fund --ignore-scripts --omit=optional
+	touch $(WEB_STAMP)
+
+# Debian's Chromium, for the browser page's test; skipped when it is already installed.
+browser:
+	@[ -x $(CHROMIUM) ] || { $(SUDO) apt-get update -q && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium; }
+
+test: install web browser
 	$(PY) -m pytest -q
 
-demo: install
-	$(PY) -m meshnet node examples/hello.toml
+# Starts the demo game's node, runs the client once against it, keeps the node until Ctrl-C.
+demo: install web
+	$(PY) -m demo_game demo
 
 bench: install
 	@for script in bench/*.py; do echo "== $$script"; $(PY) $$script || exit 1; done
@@ -28,4 +45,4 @@ lint: install
 	$(VENV)/bin/ruff format --check meshnet demo_game tests bench
 
 clean:
-	rm -rf $(VENV) .pytest_cache .hypothesis
+	rm -rf $(VENV) .pytest_cache .hypothesis $(WEB)/node_modules

@@ -1,0 +1,178 @@
+"""The agent: one per user online, serving ``login`` and ``ping`` for all the user's links.
+
+A *link* is how the user reaches the agent: a hub connection that signed in (a ``Client``
+of the hub), or a login through the login server, served by the msgserver (a ``Client``
+whose ``gate`` is the msgserver and whose ``fd`` is the login's subid). The manager
+attaches links; a hub link ends when its connection closes, a msgserver link when that
+login is kicked or logged out, and its connection may drop and come back (reconnect by
+index) in between.
+
+One link at a time is logged in: ``login`` on another answers ``{ok: false}``. When no link
+is connected, the agent waits ``reconnect_window`` seconds; a link attached or reconnected
+meanwhile keeps it; otherwise it tells the manager, logs its msgserver logins out and exits.
+"""
+
+from __future__ import annotations
+
+import logging
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import Any
+
+import trio
+
+from demo_game.names import MANAGER
+from demo_game.proto import proto
+from meshnet import CallError, command
+from meshnet.gate import Backend, Client, ClientError, handles
+
+logger = logging.getLogger(__name__)
+
+NOT_LOGGED_IN = "not logged in"
+
+LinkKey = tuple[int, int]
+"""``(gate, fd)`` of a link."""
+
+_msg_pushes: ContextVar[list[bytes] | None] = ContextVar("demo_msg_pushes", default=None)
+"""Pushes made while serving a msgserver request, sent back with its reply (the msgserver
+has no channel for pushes); None while serving anything else."""
+
+
+@dataclass
+class Link:
+    client: Client
+    via_msgserver: bool
+    connected: bool
+
+
+class Agent(Backend):
+    protocol = proto
+
+    async def init(self, user: str, reconnect_window: float) -> None:
+        self.user = user
+        self.reconnect_window = reconnect_window
+        self.links: dict[LinkKey, Link] = {}
+        self.logged_in: LinkKey | None = None
+        self.retiring = False
+        self._countdown: trio.CancelScope | None = None
+
+    # --- links (the manager, the hub and the msgserver) -----------------------------
+
+    @command
+    async def attach(self, client: list[Any], via_msgserver: bool = False) -> bool:
+        """Take a new link of our user; False if the agent is already retiring.
+
+        A msgserver link counts as connected once its client has shaken hands."""
+        if self.retiring:
+            return False
+        link = Link(Client.from_message(client), via_msgserver, connected=not via_msgserver)
+        self.links[_key(link.client)] = link
+        self._check_links()
+        return True
+
+    @command
+    async def detach(self, client: list[Any]) -> None:
+        """The link is gone for good (its signin could not bind, its login was kicked)."""
+        self._drop(Client.from_message(client))
+
+    @command
+    async def link_connected(self, client: list[Any], connected: bool) -> None:
+        """A msgserver link's client shook hands (True) or its connection dropped (False)."""
+        link = self.links.get(_key(Client.from_message(client)))
+        if link is not None:
+            link.connected = connected
+            self._check_links()
+
+    async def on_client_closed(self, client: Client) -> None:
+        self._drop(client)
+
+    @command
+    async def status(self) -> dict[str, Any]:
+        """What the agent knows, for debugging and tests."""
+        return {
+            "user": self.user,
+            "links": len(self.links),
+            "connected": sum(link.connected for link in self.links.values()),
+            "logged_in": self.logged_in is not None,
+            "retiring": self.retiring,
+        }
+
+    # --- the user's messages --------------------------------------------------------
+
+    @handles("login")
+    async def login(self, client: Client, body: dict[str, Any]) -> dict[str, bool]:
+        key = _key(client)
+        if self.logged_in not in (None, key):
+            return {"ok": False}
+        self.logged_in = key
+        self._push(client, {"text": f"welcome {self.user} (agent {self.address})"})
+        return {"ok": True}
+
+    @handles("ping")
+    async def ping(self, client: Client, body: dict[str, Any]) -> dict[str, Any]:
+        if self.logged_in != _key(client):
+            raise ClientError(NOT_LOGGED_IN)
+        return {}
+
+    @command
+    async def msg_request(
+        self, client: list[Any], name: str, session: int, body: dict[str, Any]
+    ) -> list[bytes]:
+        """Serve a request that came through the msgserver: return the packets a hub
+        connection would have been sent, pushes first, then the reply (if session)."""
+        pushes: list[bytes] = []
+        token = _msg_pushes.set(pushes)
+        try:
+            reply = await self.client_request(client, name, session, body)
+        finally:
+            _msg_pushes.reset(token)
+        return pushes if reply is None else [*pushes, reply]
+
+    # --- helpers --------------------------------------------------------------------
+
+    def _push(self, client: Client, body: dict[str, Any]) -> None:
+        """Push to the client being served: straight to a hub connection, or along with
+        the reply of a msgserver request."""
+        pushes = _msg_pushes.get()
+        if pushes is None:
+            self.push(client, "push", body)
+        else:
+            pushes.append(self.protocol.encode_push("push", body))
+
+    def _drop(self, client: Client) -> None:
+        key = _key(client)
+        self.links.pop(key, None)
+        if self.logged_in == key:
+            self.logged_in = None
+        self._check_links()
+
+    def _check_links(self) -> None:
+        """Count down to retirement while no link is connected; stop when one is."""
+        if any(link.connected for link in self.links.values()):
+            self._stop_countdown()
+        elif self._countdown is None:
+            self._countdown = self.timeout(self.reconnect_window, self._retire)
+
+    def _stop_countdown(self) -> None:
+        if self._countdown is not None:
+            self._countdown.cancel()
+            self._countdown = None
+
+    async def _retire(self) -> None:
+        self.retiring = True
+        logger.info("%s did not come back within %gs", self.user, self.reconnect_window)
+        try:
+            await self.call(MANAGER, "retire", self.user, self.address)
+        except CallError as exc:
+            logger.warning("the manager was not told that %s left: %s", self.user, exc)
+        for link in self.links.values():
+            if link.via_msgserver:
+                try:
+                    await self.call(link.client.gate, "logout", self.user, link.client.fd)
+                except CallError as exc:
+                    logger.warning("msgserver logout of %s failed: %s", self.user, exc)
+        await self.exit()
+
+
+def _key(client: Client) -> LinkKey:
+    return client.gate, client.fd

@@ -1,0 +1,50 @@
+"""Auth (``.auth``): ``signup`` and ``signin`` from the hub's connections.
+
+A signin that succeeds has the manager attach the connection to the user's agent, then
+binds the connection to it, so the connection's ``login`` and ``ping`` reach that agent.
+A connection signs in once; a second signin on it is an error reply.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from demo_game.accounts import AccountError, check_credentials
+from demo_game.names import ACCOUNTS, AGENT, AUTH, MANAGER
+from demo_game.proto import proto
+from meshnet.gate import Backend, Client, ClientError, handles
+
+
+class Auth(Backend):
+    protocol = proto
+
+    async def init(self) -> None:
+        self.register(AUTH)
+
+    @handles("signup")
+    async def signup(self, client: Client, body: dict[str, Any]) -> dict[str, bool]:
+        user, password = _credentials(body)
+        return {"ok": await self.call(ACCOUNTS, "signup", user, password)}
+
+    @handles("signin")
+    async def signin(self, client: Client, body: dict[str, Any]) -> dict[str, bool]:
+        user, password = _credentials(body)
+        if client.user is not None:
+            raise ClientError(f"already signed in as {client.user}")
+        if not await self.call(ACCOUNTS, "verify", user, password):
+            return {"ok": False}
+        link = client.to_message()
+        agent = await self.call(MANAGER, "attach", user, link)
+        if not await self.bind(client, AGENT, agent, user=user):
+            await self.send(agent, "detach", link)  # the connection closed meanwhile
+        return {"ok": True}
+
+
+def _credentials(body: dict[str, Any]) -> tuple[str, str]:
+    """The body's user and password; an error reply naming the field if malformed."""
+    user, password = body["user"], body["password"]
+    try:
+        check_credentials(user, password)
+    except AccountError as exc:
+        raise ClientError(str(exc)) from None
+    return user, password

@@ -1,0 +1,135 @@
+"""Running a demo node in a child process: ``make demo`` and the robots bench use it.
+
+``run_demo`` is ``make demo``: start the node of ``demo_game/node.toml``, run the client
+once against it, say where everything listens, and keep the node until Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import trio
+
+from demo_game.client import hub_flow
+from demo_game.settings import Settings, parse_settings
+from meshnet.config import load_config
+from meshnet.errors import MeshnetError
+
+START_TIMEOUT = 30.0
+"""Seconds a node has to start listening."""
+STOP_TIMEOUT = 10.0
+"""Seconds a node has to stop after SIGINT before it is killed."""
+
+
+class LaunchError(MeshnetError):
+    """The node did not start, or stopped on its own."""
+
+
+def run_demo(config_path: Path) -> int:
+    """``make demo``; returns the exit code (the client's: 0 if it ended logged in)."""
+    settings = parse_settings(*load_config(config_path).start_args)
+    host = client_host(settings.hub["address"])
+    node = start_node(config_path)
+    code = 1
+    try:
+        wait_listening(node, host, settings.hub["port"])
+        user, password = f"demo-{secrets.token_hex(3)}", secrets.token_urlsafe(9)
+        print(f"\n$ python -m demo_game client --user {user} --password {password}", flush=True)
+        flow = partial(hub_flow, host, settings.hub["port"], user, password, ws=False, say=print)
+        code = 0 if trio.run(flow) else 1
+        print(_where(settings), flush=True)
+        if node.wait() != 0:
+            raise LaunchError(f"the node stopped with exit code {node.returncode}")
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stop_node(node)
+    return code
+
+
+def start_node(config_path: Path) -> subprocess.Popen[bytes]:
+    """``python -m meshnet node CONFIG`` in a child process sharing our stdout and stderr."""
+    return subprocess.Popen([sys.executable, "-m", "meshnet", "node", str(config_path)])
+
+
+def wait_listening(node: subprocess.Popen[bytes], host: str, port: int) -> None:
+    """Wait until ``host:port`` accepts connections; LaunchError if the node exits first."""
+    give_up = time.monotonic() + START_TIMEOUT
+    while node.poll() is None:
+        try:
+            socket.create_connection((host, port), timeout=1.0).close()
+            return
+        except OSError:
+            if time.monotonic() > give_up:
+                raise LaunchError(f"the node is not listening on {host}:{port}") from None
+            time.sleep(0.1)
+    raise LaunchError(f"the node exited with code {node.returncode} before it listened")
+
+
+def stop_node(node: subprocess.Popen[bytes]) -> int:
+    """Stop the node as Ctrl-C does (unless it already stopped); kill it if it hangs."""
+    if node.poll() is None:
+        node.send_signal(signal.SIGINT)
+    try:
+        return node.wait(STOP_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        node.kill()
+        return node.wait()
+
+
+def client_host(address: str) -> str:
+    """Where a client on this machine reaches a server listening on ``address``."""
+    return "127.0.0.1" if address in ("0.0.0.0", "::", "") else address
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now, on the loopback interface."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def node_config(settings: dict[str, dict[str, Any]], log_level: str = "INFO") -> str:
+    """A node config (TOML) running the demo game with ``settings`` (sections, as in
+    ``demo_game.settings``)."""
+    args = ",\n".join(
+        f"  {{ {section} = {_inline(values)} }}" for section, values in settings.items()
+    )
+    return (
+        f'[node]\nname = "demo"\nid = 1\nlog_level = "{log_level}"\ncall_timeout = 10.0\n\n'
+        f'[start]\nservice = "demo_game.main:Main"\nargs = [\n{args},\n]\n'
+    )
+
+
+def _inline(values: dict[str, Any]) -> str:
+    """A TOML inline table of strings and numbers (JSON's notation for both is TOML's)."""
+    return "{ " + ", ".join(f"{key} = {json.dumps(value)}" for key, value in values.items()) + " }"
+
+
+def _where(settings: Settings) -> str:
+    hub = settings.hub
+    host = client_host(hub["address"])
+    login = f"{client_host(settings.login_address)}:{settings.login_port}"
+    msgserver = f"{client_host(settings.msgserver['address'])}:{settings.msgserver['port']}"
+    return "\n".join(
+        [
+            "",
+            "The demo node is running; Ctrl-C stops it. It listens on:",
+            f"  hub, TCP          {host}:{hub['port']}",
+            f"  hub, WebSocket    ws://{host}:{hub['ws_port']}/   (client --ws)",
+            f"  login server      {login}   (client --secure)",
+            f"  msgserver         {msgserver}",
+            f"  browser page      http://{client_host(settings.web_address)}:{settings.web_port}/",
+            "Try: python -m demo_game client --user NAME --password PASSWORD [--ws | --secure]",
+            "     python -m demo_game robots --count 100 --duration 10",
+        ]
+    )

@@ -1,0 +1,75 @@
+"""The demo's login server (``.login``): skynet's login protocol over the same accounts.
+
+The token's server field says what the client wants:
+
+- the game server's name (``demo`` by default): sign in. The password is checked against
+  the accounts; the msgserver then takes the login (``200 base64(subid)``). A user logs in
+  once at a time: a new login kicks the previous one out of the msgserver first.
+- ``signup``: create the account, so a password never crosses the network in the clear
+  (``200`` with an empty subid; ``401`` if the name is taken).
+
+A malformed name or password, a wrong password or an unknown server get ``401``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from demo_game.accounts import check_credentials
+from demo_game.names import ACCOUNTS, LOGIN, MSGSERVER
+from demo_game.proto import SIGNUP_SERVER
+from meshnet import command
+from meshnet.errors import MeshnetError
+from meshnet.login.loginserver import LoginServer
+from meshnet.login.wire import parse_token
+
+SIGNUP = SIGNUP_SERVER.encode()
+
+
+class Refused(MeshnetError):
+    """The login server refuses a token (answered 401)."""
+
+
+class DemoLogin(LoginServer):
+    async def init(self, host: str, port: int, servername: str) -> None:
+        self.servername = servername.encode()
+        self.online: dict[str, Any] = {}
+        """User -> subid of their login on the msgserver."""
+        await super().init(host, port)
+        self.register(LOGIN)
+
+    async def auth_handler(self, token: bytes) -> tuple[bytes, str]:
+        fields = parse_token(token)
+        user, password = _text(fields.user, "user"), _text(fields.password, "password")
+        check_credentials(user, password)
+        if fields.server == SIGNUP:
+            if not await self.call(ACCOUNTS, "signup", user, password):
+                raise Refused(f"user {user!r} is taken")
+        elif fields.server != self.servername:
+            raise Refused(f"unknown game server {fields.server!r}")
+        elif not await self.call(ACCOUNTS, "verify", user, password):
+            raise Refused(f"wrong user or password for {user!r}")
+        return fields.server, user
+
+    async def login_handler(self, server: bytes, uid: str, secret: bytes) -> Any:
+        if server == SIGNUP:
+            return None
+        previous = self.online.get(uid)
+        if previous is not None:
+            await self.call(MSGSERVER, "kick", uid, previous)
+        subid = await self.call(MSGSERVER, "login", uid, secret)
+        self.online[uid] = subid
+        return subid
+
+    @command
+    async def logout(self, uid: str, subid: Any) -> None:
+        """The msgserver says ``uid``'s login ``subid`` ended."""
+        if self.online.get(uid) == subid:
+            del self.online[uid]
+
+
+def _text(data: bytes, field: str) -> str:
+    try:
+        return data.decode()
+    except UnicodeDecodeError:
+        raise Refused(f"{field}: not UTF-8") from None

@@ -1,0 +1,120 @@
+"""The demo game's settings: the start arguments of ``demo_game.main:Main``.
+
+A node config can only give its start service a list of arguments, so the settings come as
+tables, each naming one or more sections; ``demo_game/node.toml`` puts one section a line:
+
+    args = [
+      { hub = { address = "127.0.0.1", port = 5678, ws_port = 5679 } },
+      { accounts = { path = "var/demo_accounts.sqlite3", scrypt_n = 16384 } },
+    ]
+
+Sections, every key optional (``DEFAULTS`` has the values used for what is left out):
+
+``hub``        the gate's conf (``meshnet.gate.conf`` keys): TCP ``port``, WebSocket ``ws_port``
+``login``      the login server: ``address``, ``port``
+``msgserver``  the msgserver's gate conf plus ``servername``, the game server's name
+``web``        the HTTP server of the browser page: ``address``, ``port``
+``accounts``   the SQLite file ``path`` (relative to the working directory) and the scrypt
+               cost ``scrypt_n``, ``scrypt_r``, ``scrypt_p``
+``agent``      ``reconnect_window``: seconds an agent waits for its user to come back
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from demo_game.accounts import ScryptCost
+from meshnet.errors import MeshnetError
+
+DEFAULTS: dict[str, dict[str, Any]] = {
+    "hub": {"address": "127.0.0.1", "port": 5678, "ws_port": 5679, "maxclient": 10000},
+    "login": {"address": "127.0.0.1", "port": 8001},
+    "msgserver": {"address": "127.0.0.1", "port": 8888, "servername": "demo"},
+    "web": {"address": "127.0.0.1", "port": 8080},
+    "accounts": {
+        "path": "var/demo_accounts.sqlite3",
+        "scrypt_n": 2**14,
+        "scrypt_r": 8,
+        "scrypt_p": 1,
+    },
+    "agent": {"reconnect_window": 10.0},
+}
+
+_CHECKED: dict[str, dict[str, tuple[type, ...]]] = {
+    "login": {"address": (str,), "port": (int,)},
+    "web": {"address": (str,), "port": (int,)},
+    "accounts": {"path": (str,), "scrypt_n": (int,), "scrypt_r": (int,), "scrypt_p": (int,)},
+    "agent": {"reconnect_window": (int, float)},
+}
+"""Sections checked here, key -> accepted types; ``hub`` and ``msgserver`` are checked by
+the gates they configure."""
+
+
+class SettingsError(MeshnetError):
+    """A demo setting is unknown or has the wrong type; the message names it."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    hub: dict[str, Any]
+    login_address: str
+    login_port: int
+    msgserver: dict[str, Any]
+    web_address: str
+    web_port: int
+    accounts_path: Path
+    scrypt: ScryptCost
+    reconnect_window: float
+
+    @property
+    def servername(self) -> str:
+        return self.msgserver["servername"]
+
+
+def parse_settings(*groups: Mapping[str, Any]) -> Settings:
+    """Merge ``groups`` (tables of sections) over ``DEFAULTS`` and check them."""
+    merged = {section: dict(values) for section, values in DEFAULTS.items()}
+    for group in groups:
+        if not isinstance(group, Mapping):
+            raise SettingsError(f"demo settings come as tables of sections, not {group!r}")
+        for section, values in group.items():
+            if section not in merged:
+                raise SettingsError(
+                    f"unknown demo settings section {section!r} (known: {', '.join(merged)})"
+                )
+            if not isinstance(values, Mapping):
+                raise SettingsError(f"demo settings section {section!r} must be a table")
+            merged[section].update(values)
+    for section, keys in _CHECKED.items():
+        _check_section(section, merged[section], keys)
+    if merged["agent"]["reconnect_window"] < 0:
+        raise SettingsError("agent.reconnect_window must be 0 or more seconds")
+    accounts, login, web = merged["accounts"], merged["login"], merged["web"]
+    return Settings(
+        hub=merged["hub"],
+        login_address=login["address"],
+        login_port=login["port"],
+        msgserver=merged["msgserver"],
+        web_address=web["address"],
+        web_port=web["port"],
+        accounts_path=Path(accounts["path"]),
+        scrypt=ScryptCost(accounts["scrypt_n"], accounts["scrypt_r"], accounts["scrypt_p"]),
+        reconnect_window=float(merged["agent"]["reconnect_window"]),
+    )
+
+
+def _check_section(section: str, values: dict[str, Any], keys: dict[str, tuple[type, ...]]) -> None:
+    for key, value in values.items():
+        types = keys.get(key)
+        if types is None:
+            raise SettingsError(
+                f"unknown demo setting '{section}.{key}' (known: {', '.join(keys)})"
+            )
+        if isinstance(value, bool) or not isinstance(value, types):
+            wanted = " or ".join(t.__name__ for t in types)
+            raise SettingsError(
+                f"demo setting '{section}.{key}' must be {wanted}, not {type(value).__name__}"
+            )

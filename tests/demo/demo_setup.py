@@ -1,0 +1,57 @@
+"""Shared by the demo game's tests: the whole game on the test's node, on free ports."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import trio
+
+from demo_game.main import Main
+from demo_game.names import MANAGER
+
+HOST = "127.0.0.1"
+CHEAP_SCRYPT = {"scrypt_n": 2**8, "scrypt_r": 8, "scrypt_p": 1}
+WAIT = 10.0
+"""Seconds a test waits for something that should happen at once (it is not a threshold)."""
+
+
+@dataclass(frozen=True)
+class Demo:
+    hub: int
+    hub_ws: int
+    login: int
+    msgserver: int
+    web: int
+
+
+def settings(db: Path, reconnect_window: float = 60.0) -> dict:
+    """Every listener on a free port, a cheap scrypt cost, the accounts in ``db``."""
+    listen = {"address": HOST, "port": 0}
+    return {
+        "hub": {**listen, "ws_port": 0},
+        "login": listen,
+        "msgserver": {**listen, "servername": "demo"},
+        "web": listen,
+        "accounts": {"path": str(db), **CHEAP_SCRYPT},
+        "agent": {"reconnect_window": reconnect_window},
+    }
+
+
+async def start_demo(node, db: Path, reconnect_window: float = 60.0) -> Demo:
+    main = await node.newservice(Main, settings(db, reconnect_window))
+    return Demo(**await node.call(main, "ports"))
+
+
+async def agent_of(node, user: str) -> int | None:
+    return await node.call(MANAGER, "agent_of", user)
+
+
+async def agent_gone(node, user: str, agent: int | None) -> None:
+    """Wait until ``agent`` no longer serves ``user`` and has exited (at once for None,
+    an agent that already left)."""
+    with trio.fail_after(WAIT):
+        while agent is not None and (
+            await agent_of(node, user) == agent or agent in node.services()
+        ):
+            await trio.sleep(0.02)

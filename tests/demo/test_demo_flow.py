@@ -1,0 +1,103 @@
+"""The client's whole flow against the game: over TCP, over WebSocket, and the secure path
+through the login server and the msgserver."""
+
+import re
+import sys
+
+import pytest
+import trio
+from demo_setup import HOST, start_demo
+
+from demo_game.client import hub_flow, secure_flow
+
+WELCOME = re.compile(r'push: ok \{"text": "welcome (\S+) \(agent :[0-9a-f]{8}\)"\}')
+
+
+def without_agent(lines: list[str]) -> list[str]:
+    """The lines with the welcome's agent address (which varies) blanked."""
+    return [re.sub(r"agent :[0-9a-f]{8}", "agent :*", line) for line in lines]
+
+
+NEW_USER_FLOW = [
+    'signin: ok {"ok": false}',
+    'signup: ok {"ok": true}',
+    'signin: ok {"ok": true}',
+    "ping: error not logged in",
+    'push: ok {"text": "welcome alice (agent :*)"}',
+    'login: ok {"ok": true}',
+    "ping: ok {}",
+]
+
+
+@pytest.mark.parametrize("ws", [False, True], ids=["tcp", "websocket"])
+async def test_a_new_user_signs_up_signs_in_logs_in_and_pings(node, tmp_path, ws):
+    demo = await start_demo(node, tmp_path / "accounts.sqlite3")
+    lines: list[str] = []
+    port = demo.hub_ws if ws else demo.hub
+    assert await hub_flow(HOST, port, "alice", "secret", ws=ws, say=lines.append)
+    assert without_agent(lines) == NEW_USER_FLOW
+
+
+async def test_a_known_user_signs_in_at_once(node, tmp_path):
+    demo = await start_demo(node, tmp_path / "accounts.sqlite3")
+    assert await hub_flow(HOST, demo.hub, "alice", "secret", ws=False, say=lambda line: None)
+    lines: list[str] = []
+    assert await hub_flow(HOST, demo.hub_ws, "alice", "secret", ws=True, say=lines.append)
+    assert without_agent(lines) == [NEW_USER_FLOW[0].replace("false", "true"), *NEW_USER_FLOW[3:]]
+
+
+async def test_the_secure_flow_goes_through_the_login_server_and_the_msgserver(node, tmp_path):
+    demo = await start_demo(node, tmp_path / "accounts.sqlite3")
+    lines: list[str] = []
+    ok = await secure_flow(HOST, demo.login, demo.msgserver, "demo", "bob", "pw", lines.append)
+    assert ok
+    assert without_agent(lines) == [
+        "signin: error 401 Unauthorized",
+        "signup: ok 200",
+        "signin: ok 200 MQ==",
+        "connect: ok 200 OK (index 1)",
+        "ping: error not logged in",
+        'push: ok {"text": "welcome bob (agent :*)"}',
+        'login: ok {"ok": true}',
+        "ping: ok {}",
+        "reconnect: ok 200 OK (index 2)",
+        "ping: ok {}",
+    ]
+
+
+async def test_the_secure_path_and_the_hub_share_accounts(node, tmp_path):
+    demo = await start_demo(node, tmp_path / "accounts.sqlite3")
+    assert await hub_flow(HOST, demo.hub, "carol", "pw", ws=False, say=lambda line: None)
+    lines: list[str] = []
+    ok = await secure_flow(HOST, demo.login, demo.msgserver, "demo", "carol", "pw", lines.append)
+    assert ok and lines[0] == "signin: ok 200 MQ=="
+    lines.clear()
+    ok = await secure_flow(HOST, demo.login, demo.msgserver, "demo", "carol", "no", lines.append)
+    assert not ok and lines == ["signin: error 401 Unauthorized", "signup: error 401 Unauthorized"]
+
+
+@pytest.mark.parametrize(
+    ("transport", "expected"),
+    [
+        ([], NEW_USER_FLOW),
+        (["--secure"], None),
+    ],
+    ids=["tcp", "secure"],
+)
+async def test_the_client_command_prints_each_step_and_exits_0_logged_in(
+    node, tmp_path, transport, expected
+):
+    demo = await start_demo(node, tmp_path / "accounts.sqlite3")
+    port = demo.login if transport else demo.hub
+    command = [sys.executable, "-m", "demo_game", "client", "--host", HOST, "--port", str(port)]
+    command += [*transport, "--msg-port", str(demo.msgserver), "--user", "alice"]
+    done = await trio.run_process([*command, "--password", "pw"], capture_stdout=True)
+    lines = done.stdout.decode().splitlines()
+    assert lines[-1] == "ping: ok {}"
+    if expected is not None:
+        assert without_agent(lines) == expected
+    wrong = await trio.run_process(
+        [*command, "--password", "bad"], capture_stdout=True, check=False
+    )
+    assert wrong.returncode == 1
+    assert wrong.stdout.decode().splitlines()[-1].startswith("signup: ")
