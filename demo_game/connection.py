@@ -34,6 +34,8 @@ class ConnectionLost(MeshnetError):
 class Answer:
     reply: Reply
     pushes: list[Reply]
+    """What the server sent before the reply: its pushes (and any answer to a packet sent
+    around ``request``, such as ``HubClient.send_raw``'s)."""
 
     @property
     def ok(self) -> bool:

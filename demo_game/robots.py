@@ -145,9 +145,17 @@ async def _robot(tally: Tally, deadline: float, host: str, port: int, ws: bool, 
     except trio.TooSlowError:
         tally.errors[f"no answer within {REQUEST_TIMEOUT:g}s"] += 1
     except OSError as exc:
-        tally.errors[f"OSError {errno.errorcode.get(exc.errno or 0, exc.errno)}"] += 1
+        tally.errors[_os_error_kind(exc)] += 1
     except (MeshnetError, trio.BrokenResourceError, trio_websocket.HandshakeError) as exc:
         tally.errors[type(exc).__name__] += 1
+
+
+def _os_error_kind(exc: OSError) -> str:
+    """``OSError ECONNREFUSED``: the errno's name, looked for also where trio's "all
+    attempts to connect failed" keeps the attempts' errors."""
+    causes = exc.__cause__.exceptions if isinstance(exc.__cause__, ExceptionGroup) else ()
+    code = next((e.errno for e in (exc, *causes) if isinstance(e, OSError) and e.errno), None)
+    return f"OSError {errno.errorcode.get(code, code) if code else exc}"
 
 
 async def _ping_until(hub: HubClient, deadline: float, tally: Tally) -> None:

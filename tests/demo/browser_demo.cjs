@@ -1,0 +1,65 @@
+// Plays the demo game's browser page in headless Chromium, as a person would: ping before
+// signing in, signin (no account yet), signup, signin, ping (not logged in yet), login,
+// ping. Each click must add the expected line to the page's log; the log is printed.
+//
+// usage: NODE_PATH=demo_game/web/node_modules node browser_demo.cjs URL USER PASSWORD
+// CHROMIUM (default /usr/bin/chromium) and SCREENSHOT (a PNG path, optional) in the env.
+"use strict";
+const fs = require("node:fs");
+const os = require("node:os");
+const path = require("node:path");
+const { chromium } = require("playwright-core");
+
+const STEP_TIMEOUT = 15000;
+
+async function main() {
+  const [url, user, password] = process.argv.slice(2);
+  const profile = fs.mkdtempSync(path.join(os.tmpdir(), "demo-chromium-"));
+  const context = await chromium.launchPersistentContext(profile, {
+    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+    headless: true,
+    args: [
+      "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+      "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    ],
+  });
+  try {
+    const page = context.pages()[0] || (await context.newPage());
+    await page.goto(url);
+    await page.waitForSelector("#controls:not([disabled])", { timeout: STEP_TIMEOUT });
+    await page.fill("#user", user);
+    await page.fill("#password", password);
+    const log = page.locator("#log > div");
+    async function step(button, request, expected) {
+      const before = await log.count();
+      await page.click(button);
+      await page.waitForFunction(
+        ([before, request]) => {
+          const lines = document.querySelectorAll("#log > div");
+          return lines.length > before && lines[lines.length - 1].textContent.startsWith(request + ":");
+        },
+        [before, request],
+        { timeout: STEP_TIMEOUT },
+      );
+      const last = await log.last().textContent();
+      if (last !== expected) throw new Error(`after ${button}: expected ${expected}, got ${last}`);
+    }
+    await step("#ping", "ping", "ping: error not authenticated");
+    await step("#signin", "signin", 'signin: ok {"ok":false}');
+    await step("#signup", "signup", 'signup: ok {"ok":true}');
+    await step("#signin", "signin", 'signin: ok {"ok":true}');
+    await step("#ping", "ping", "ping: error not logged in");
+    await step("#login", "login", 'login: ok {"ok":true}');
+    await step("#ping", "ping", "ping: ok {}");
+    for (const line of await log.allTextContents()) console.log(line);
+    if (process.env.SCREENSHOT) await page.screenshot({ path: process.env.SCREENSHOT });
+  } finally {
+    await context.close();
+    fs.rmSync(profile, { recursive: true, force: true });
+  }
+}
+
+main().catch((error) => {
+  console.error(error);
+  process.exit(1);
+});

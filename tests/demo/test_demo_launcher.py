@@ -1,0 +1,57 @@
+"""``python -m demo_game demo`` (what ``make demo`` runs): a node in a child process, the
+client once against it, then the node kept until Ctrl-C."""
+
+import signal
+import subprocess
+import sys
+
+import trio
+from demo_setup import CHEAP_SCRYPT, HOST, WAIT
+
+from demo_game.launcher import free_port, node_config
+
+READY = "The demo node is running; Ctrl-C stops it. It listens on:"
+
+
+async def test_demo_runs_the_client_and_stops_on_ctrl_c(tmp_path):
+    hub = free_port()
+    listen = {"address": HOST, "port": 0}
+    config = tmp_path / "node.toml"
+    settings = {
+        "hub": {"address": HOST, "port": hub, "ws_port": 0},
+        "login": listen,
+        "msgserver": {**listen, "servername": "demo"},
+        "web": listen,
+        "accounts": {"path": str(tmp_path / "accounts.sqlite3"), **CHEAP_SCRYPT},
+    }
+    config.write_text(node_config(settings, log_level="WARNING"))
+    command = [sys.executable, "-m", "demo_game", "demo", "--config", str(config)]
+    demo = await trio.lowlevel.open_process(
+        command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
+    )
+    try:
+        output = ""
+        with trio.fail_after(WAIT * 3):
+            while READY not in output:
+                chunk = await demo.stdout.receive_some()
+                assert chunk, f"demo ended early:\n{output}"
+                output += chunk.decode()
+        demo.send_signal(signal.SIGINT)
+        with trio.fail_after(WAIT * 3):
+            assert await demo.wait() == 0
+    finally:
+        if demo.returncode is None:
+            demo.kill()
+    lines = output.splitlines()
+    client = [line for line in lines[: lines.index(READY)] if line]
+    assert client[0].startswith("$ python -m demo_game client --user demo-")
+    assert client[1:] == [
+        'signin: ok {"ok": false}',
+        'signup: ok {"ok": true}',
+        'signin: ok {"ok": true}',
+        "ping: error not logged in",
+        *[line for line in client if line.startswith("push: ")],
+        'login: ok {"ok": true}',
+        "ping: ok {}",
+    ]
+    assert f"  hub, TCP          {HOST}:{hub}" in lines

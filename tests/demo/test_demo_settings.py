@@ -1,0 +1,67 @@
+"""The demo's settings: defaults, merging the node config's tables, and errors naming the key."""
+
+from pathlib import Path
+
+import pytest
+
+from demo_game.accounts import ScryptCost
+from demo_game.cli import NODE_CONFIG
+from demo_game.main import Main
+from demo_game.settings import SettingsError, parse_settings
+from meshnet import ServiceStartError
+from meshnet.config import load_config
+
+
+def test_the_defaults_are_the_issue_s_ports_and_ten_seconds():
+    settings = parse_settings()
+    assert (settings.hub["port"], settings.hub["ws_port"]) == (5678, 5679)
+    assert (settings.login_port, settings.msgserver["port"], settings.servername) == (
+        8001,
+        8888,
+        "demo",
+    )
+    assert settings.accounts_path == Path("var/demo_accounts.sqlite3")
+    assert settings.scrypt == ScryptCost()
+    assert settings.reconnect_window == 10.0
+
+
+def test_node_toml_gives_the_default_settings():
+    config = load_config(NODE_CONFIG)
+    assert config.start_service == "demo_game.main:Main"
+    assert parse_settings(*config.start_args) == parse_settings()
+
+
+def test_tables_merge_section_by_section():
+    settings = parse_settings(
+        {"hub": {"port": 1}, "accounts": {"scrypt_n": 1024}},
+        {"hub": {"ws_port": 2}, "agent": {"reconnect_window": 0}},
+    )
+    assert (settings.hub["port"], settings.hub["ws_port"], settings.hub["address"]) == (
+        1,
+        2,
+        "127.0.0.1",
+    )
+    assert settings.scrypt == ScryptCost(n=1024)
+    assert settings.reconnect_window == 0.0
+
+
+@pytest.mark.parametrize(
+    ("group", "message"),
+    [
+        ({"hubb": {}}, "unknown demo settings section 'hubb'"),
+        ({"hub": 5678}, "section 'hub' must be a table"),
+        ({"login": {"prot": 1}}, "unknown demo setting 'login.prot'"),
+        ({"web": {"port": "80"}}, "'web.port' must be int, not str"),
+        ({"accounts": {"scrypt_n": True}}, "'accounts.scrypt_n' must be int, not bool"),
+        ({"agent": {"reconnect_window": -1}}, "agent.reconnect_window must be 0 or more"),
+        (["hub"], "tables of sections"),
+    ],
+)
+def test_a_wrong_setting_is_named(group, message):
+    with pytest.raises(SettingsError, match=message):
+        parse_settings(group)
+
+
+async def test_a_wrong_gate_setting_stops_the_game_from_starting(node, tmp_path):
+    with pytest.raises(ServiceStartError, match="unknown gate conf key 'prot'"):
+        await node.newservice(Main, {"hub": {"prot": 1}, "accounts": {"path": str(tmp_path / "a")}})

@@ -1,0 +1,105 @@
+"""The browser page: its HTTP server, and the page itself played in headless Chromium."""
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+import trio
+from demo_setup import HOST, start_demo
+
+from demo_game.web import CBOR_X, WEB_DIR
+
+CHROMIUM = Path("/usr/bin/chromium")
+NODE_MODULES = WEB_DIR / "node_modules"
+BROWSER_SCRIPT = Path(__file__).with_name("browser_demo.cjs")
+BROWSER_TIMEOUT = 120.0
+"""Seconds the browser script may take before the test gives up on it (a hang guard)."""
+needs_web_packages = pytest.mark.skipif(
+    not CBOR_X.is_dir(), reason="the page's npm packages are not installed (make web)"
+)
+
+
+async def http(port: int, request: bytes) -> tuple[str, bytes]:
+    """Send a raw request; return the status line and the body."""
+    async with await trio.open_tcp_stream(HOST, port) as stream:
+        await stream.send_all(request)
+        received = b""
+        while chunk := await stream.receive_some():
+            received += chunk
+    head, _, body = received.partition(b"\r\n\r\n")
+    return head.partition(b"\r\n")[0].decode(), body
+
+
+def get(path: str, method: str = "GET") -> bytes:
+    return f"{method} {path} HTTP/1.1\r\nHost: localhost\r\n\r\n".encode()
+
+
+async def test_the_page_and_its_config_are_served(node, tmp_path):
+    demo = await start_demo(node, tmp_path / "accounts.sqlite3")
+    status, page = await http(demo.web, get("/"))
+    assert status == "HTTP/1.1 200 OK"
+    assert b'<script src="/cbor-x/dist/index.js">' in page
+    status, config = await http(demo.web, get("/config.json"))
+    config = json.loads(config)
+    assert config["ws_port"] == demo.hub_ws
+    assert {m["name"] for m in config["protocol"]["messages"]} == {
+        "signup",
+        "signin",
+        "login",
+        "ping",
+        "push",
+    }
+    assert await http(demo.web, get("/", "HEAD")) == ("HTTP/1.1 200 OK", b"")
+
+
+@needs_web_packages
+async def test_cbor_x_is_served_from_the_installed_package(node, tmp_path):
+    demo = await start_demo(node, tmp_path / "accounts.sqlite3")
+    status, script = await http(demo.web, get("/cbor-x/dist/index.js"))
+    assert status == "HTTP/1.1 200 OK"
+    assert script == (CBOR_X / "dist" / "index.js").read_bytes()
+
+
+@pytest.mark.parametrize(
+    ("request_bytes", "status"),
+    [
+        (get("/cbor-x/../../index.html"), "HTTP/1.1 404 Not Found"),
+        (get("/cbor-x/%2e%2e/playwright-core/package.json"), "HTTP/1.1 404 Not Found"),
+        (get("/node_modules/cbor-x/package.json"), "HTTP/1.1 404 Not Found"),
+        (get("/package.json"), "HTTP/1.1 404 Not Found"),
+        (get("/", "POST"), "HTTP/1.1 405 Method Not Allowed"),
+        (b"hello\r\n\r\n", "HTTP/1.1 400 Bad Request"),
+        (
+            b"GET / HTTP/1.1\r\n" + b"X: y\r\n" * 2000,
+            "HTTP/1.1 431 Request Header Fields Too Large",
+        ),
+    ],
+)
+async def test_nothing_else_is_served(node, tmp_path, request_bytes, status):
+    demo = await start_demo(node, tmp_path / "accounts.sqlite3")
+    assert (await http(demo.web, request_bytes))[0] == status
+
+
+@needs_web_packages
+@pytest.mark.skipif(
+    not (CHROMIUM.exists() and shutil.which("node")),
+    reason="needs Debian's chromium and node (make browser installs chromium)",
+)
+async def test_the_page_signs_up_logs_in_and_pings_in_chromium(node, tmp_path):
+    demo = await start_demo(node, tmp_path / "accounts.sqlite3")
+    url = f"http://{HOST}:{demo.web}/"
+    env = {**os.environ, "NODE_PATH": str(NODE_MODULES), "CHROMIUM": str(CHROMIUM)}
+    with trio.fail_after(BROWSER_TIMEOUT):
+        done = await trio.run_process(
+            ["node", str(BROWSER_SCRIPT), url, "alice", "secret"],
+            env=env,
+            capture_stdout=True,
+            capture_stderr=True,
+            check=False,
+        )
+    assert done.returncode == 0, done.stderr.decode()
+    log = done.stdout.decode().splitlines()
+    assert log[-1] == "ping: ok {}"
+    assert any(line.startswith('push: ok {"text":"welcome alice') for line in log)
