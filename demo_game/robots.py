@@ -1,11 +1,12 @@
 """Robots: simulated players, the load test of the hub and the whole game behind it.
 
 Each robot connects (TCP or WebSocket), signs in (signing up first if it has no account
-yet: user ``<prefix><n>``, password ``robot-password``), logs in, then pings back to back
-until the run's time is up. A robot stops at its first error, which is counted by kind.
-While they run, a progress line on stderr shows how far the run is; at the end a
-``Summary`` gives logins/s (over the time until the last login), pings/s (over the whole
-run), ping latency percentiles and the errors.
+yet: user ``<prefix><n>``, password ``robot-password``) and logs in. Once every robot has
+logged in (or failed to), they all ping, back to back, until the run's time is up: two
+phases, so that pings do not starve the logins and each rate is measured on its own. A
+robot stops at its first error, which is counted by kind. A progress line on stderr shows
+the run; at the end a ``Summary`` gives logins/s (over the login phase), pings/s (over the
+ping phase), ping latency percentiles and the errors.
 """
 
 from __future__ import annotations
@@ -46,11 +47,22 @@ class Tally:
 
     robots: int
     started: float
+    settled: int = 0
+    """Robots done with the login phase, logged in or failed."""
+    everyone_settled: trio.Event = field(default_factory=trio.Event)
+    pinging_since: float | None = None
     online: int = 0
     logins: int = 0
     last_login: float | None = None
     latencies: list[float] = field(default_factory=list)
     errors: Counter[str] = field(default_factory=Counter)
+
+    def settle(self) -> None:
+        """One more robot is done with the login phase."""
+        self.settled += 1
+        if self.settled == self.robots:
+            self.pinging_since = trio.current_time()
+            self.everyone_settled.set()
 
 
 @dataclass(frozen=True)
@@ -60,8 +72,10 @@ class Summary:
     seconds: float
     logins: int
     logins_per_s: float
+    login_seconds: float
     pings: int
     pings_per_s: float
+    ping_seconds: float
     p50_ms: float
     p99_ms: float
     errors: dict[str, int]
@@ -70,8 +84,9 @@ class Summary:
         errors = ", ".join(f"{kind}: {n}" for kind, n in sorted(self.errors.items()))
         return [
             f"robots: {self.robots} over {self.transport}, {self.seconds:.1f} s",
-            f"logins: {self.logins} ({self.logins_per_s:.1f} logins/s until the last one)",
-            f"pings: {self.pings} ({self.pings_per_s:.1f} pings/s)",
+            f"logins: {self.logins} in {self.login_seconds:.1f} s"
+            f" ({self.logins_per_s:.1f} logins/s)",
+            f"pings: {self.pings} in {self.ping_seconds:.1f} s ({self.pings_per_s:.1f} pings/s)",
             f"ping latency: p50 {self.p50_ms:.2f} ms, p99 {self.p99_ms:.2f} ms",
             f"errors: {sum(self.errors.values())}" + (f" ({errors})" if errors else ""),
         ]
@@ -120,23 +135,18 @@ def ensure_fd_limit(robots: int) -> None:
 
 
 async def _robot(tally: Tally, deadline: float, host: str, port: int, ws: bool, user: str) -> None:
-    credentials = {"user": user, "password": PASSWORD}
+    settled = False
     try:
         async with open_hub(host, port, ws=ws) as hub:
-            if not (
-                await _ask(hub, "signin", credentials)
-                or (
-                    await _ask(hub, "signup", credentials)
-                    and await _ask(hub, "signin", credentials)
-                )
-            ):
-                raise _Failed("signin refused")
-            if not await _ask(hub, "login"):
-                raise _Failed("login refused")
+            await _log_in(hub, user)
             tally.logins += 1
             tally.last_login = trio.current_time()
+            tally.settle()
+            settled = True
             tally.online += 1
             try:
+                with trio.move_on_at(deadline):
+                    await tally.everyone_settled.wait()
                 await _ping_until(hub, deadline, tally)
             finally:
                 tally.online -= 1
@@ -148,6 +158,20 @@ async def _robot(tally: Tally, deadline: float, host: str, port: int, ws: bool, 
         tally.errors[_os_error_kind(exc)] += 1
     except (MeshnetError, trio.BrokenResourceError, trio_websocket.HandshakeError) as exc:
         tally.errors[type(exc).__name__] += 1
+    finally:
+        if not settled:
+            tally.settle()
+
+
+async def _log_in(hub: HubClient, user: str) -> None:
+    credentials = {"user": user, "password": PASSWORD}
+    if not (
+        await _ask(hub, "signin", credentials)
+        or (await _ask(hub, "signup", credentials) and await _ask(hub, "signin", credentials))
+    ):
+        raise _Failed("signin refused")
+    if not await _ask(hub, "login"):
+        raise _Failed("login refused")
 
 
 def _os_error_kind(exc: OSError) -> str:
@@ -189,26 +213,29 @@ def _progress_line(tally: Tally, now: float, deadline: float) -> str:
     duration = deadline - tally.started
     done = 1.0 if duration <= 0 else min(1.0, (now - tally.started) / duration)
     filled = round(done * BAR_WIDTH)
+    phase = "pinging" if tally.everyone_settled.is_set() else "logging in"
     return (
         f"[{'#' * filled}{'.' * (BAR_WIDTH - filled)}] {now - tally.started:5.1f}/{duration:g}s"
-        f"  online {tally.online}/{tally.robots}  logins {tally.logins}"
+        f"  {phase:10}  online {tally.online}/{tally.robots}  logins {tally.logins}"
         f"  pings {len(tally.latencies)}  errors {sum(tally.errors.values())} "
     )
 
 
 def _summarize(tally: Tally, transport: str, ended: float) -> Summary:
-    elapsed = ended - tally.started
     login_time = (tally.last_login or ended) - tally.started
+    ping_time = ended - (tally.pinging_since or ended)
     latencies = sorted(tally.latencies)
     pings = len(latencies)
     return Summary(
         robots=tally.robots,
         transport=transport,
-        seconds=elapsed,
+        seconds=ended - tally.started,
         logins=tally.logins,
         logins_per_s=tally.logins / login_time if login_time > 0 else 0.0,
+        login_seconds=login_time,
         pings=pings,
-        pings_per_s=pings / elapsed if elapsed > 0 else 0.0,
+        pings_per_s=pings / ping_time if ping_time > 0 else 0.0,
+        ping_seconds=ping_time,
         p50_ms=_percentile(latencies, 0.50) * 1000,
         p99_ms=_percentile(latencies, 0.99) * 1000,
         errors=dict(tally.errors),
