@@ -9,7 +9,7 @@ index) in between.
 
 One link at a time is logged in: ``login`` on another answers ``{ok: false}``. When no link
 is connected, the agent waits ``reconnect_window`` seconds; a link attached or reconnected
-meanwhile keeps it; otherwise it tells the manager, logs its msgserver logins out and exits.
+meanwhile keeps it; otherwise it logs its msgserver logins out, tells the manager and exits.
 """
 
 from __future__ import annotations
@@ -159,19 +159,21 @@ class Agent(Backend):
             self._countdown = None
 
     async def _retire(self) -> None:
+        """Refuse new links, log the msgserver logins out, tell the manager, exit."""
         self.retiring = True
         logger.info("%s did not come back within %gs", self.user, self.reconnect_window)
-        try:
-            await self.call(MANAGER, "retire", self.user, self.address)
-        except CallError as exc:
-            logger.warning("the manager was not told that %s left: %s", self.user, exc)
-        for link in self.links.values():
+        for link in list(self.links.values()):  # a kick may drop one meanwhile
             if link.via_msgserver:
-                try:
-                    await self.call(link.client.gate, "logout", self.user, link.client.fd)
-                except CallError as exc:
-                    logger.warning("msgserver logout of %s failed: %s", self.user, exc)
+                await self._ask(link.client.gate, "logout", self.user, link.client.fd)
+        await self._ask(MANAGER, "retire", self.user, self.address)
         await self.exit()
+
+    async def _ask(self, target: int | str, name: str, *args: Any) -> None:
+        """Call ``target``; a failure is logged, since leaving must go on regardless."""
+        try:
+            await self.call(target, name, *args)
+        except CallError as exc:
+            logger.warning("%s of %s failed: %s", name, self.user, exc)
 
 
 def _key(client: Client) -> LinkKey:

@@ -2,7 +2,8 @@
 
 Each robot connects (TCP or WebSocket), signs in (signing up first if it has no account
 yet: user ``<prefix><n>``, password ``robot-password``) and logs in. Once every robot has
-logged in (or failed to), they all ping, back to back, until the run's time is up: two
+logged in (or failed to), they all ping, back to back, until the run's time is up (at
+least once each, even if the logins took all of it): two
 phases, so that pings do not starve the logins and each rate is measured on its own. A
 robot stops at its first error, which is counted by kind. A progress line on stderr shows
 the run; at the end a ``Summary`` gives logins/s (over the login phase), pings/s (over the
@@ -183,11 +184,15 @@ def _os_error_kind(exc: OSError) -> str:
 
 
 async def _ping_until(hub: HubClient, deadline: float, tally: Tally) -> None:
-    while (sent := trio.current_time()) < deadline:
+    """Ping back to back until ``deadline``, at least once."""
+    while True:
+        sent = trio.current_time()
         answer = await _request(hub, "ping")
         if not answer.ok:
             raise _Failed(f"ping: {answer.reply.error}")
         tally.latencies.append(trio.current_time() - sent)
+        if sent >= deadline:
+            return
 
 
 async def _ask(hub: HubClient, name: str, body: dict[str, str] | None = None) -> bool:

@@ -67,5 +67,5 @@ async def test_the_robots_command_prints_a_summary(node, tmp_path):
         "ping latency",
         "errors",
     ]
-    assert lines[0] == "robots: 3 over tcp, 0.3 s" and lines[-1] == "errors: 0"
+    assert lines[0].startswith("robots: 3 over tcp, ") and lines[-1] == "errors: 0"
     assert "online 0/3  logins 3" in done.stderr.decode()  # the progress line
