@@ -4,11 +4,16 @@ through the login server and the msgserver."""
 import re
 import sys
 
+import cbor2
 import pytest
 import trio
 from demo_setup import HOST, start_demo
 
 from demo_game.client import hub_flow, secure_flow
+from demo_game.connection import SecureClient
+from demo_game.proto import unpack_packets
+from meshnet.login.client import login
+from meshnet.login.gateclient import connect_gate
 
 WELCOME = re.compile(r'push: ok \{"text": "welcome (\S+) \(agent :[0-9a-f]{8}\)"\}')
 
@@ -101,3 +106,20 @@ async def test_the_client_command_prints_each_step_and_exits_0_logged_in(
     )
     assert wrong.returncode == 1
     assert wrong.stdout.decode().splitlines()[-1].startswith("signup: ")
+
+
+async def test_the_msgserver_serves_only_the_agent_s_messages(node, tmp_path):
+    demo = await start_demo(node, tmp_path / "accounts.sqlite3")
+    assert await hub_flow(HOST, demo.hub, "dan", "pw", ws=False, say=lambda line: None)
+    result = await login(HOST, demo.login, "demo", "dan", "pw")
+    agent = SecureClient(await connect_gate(HOST, demo.msgserver, result, 1))
+    try:
+        refused = await agent.request("signup", {"user": "eve", "password": "pw"})
+        assert refused.reply.error == "signup: sign up and sign in through the login server"
+        response = await agent.gate.request(b"\x01 not a packet", 99)
+        [error] = unpack_packets(response.content)
+        _, _, ok, text = cbor2.loads(error)
+        assert not ok and "malformed request" in text
+        assert (await agent.request("login")).ok
+    finally:
+        await agent.aclose()
