@@ -2,14 +2,15 @@
 
 Any service on the node may ``write`` to a connection; a write never waits. When nothing
 is waiting to go out, the bytes go straight to the socket (as skynet's ``socket.write``
-does); otherwise they join the buffer and the connection's write loop, a task of the gate,
-sends them. Unsent bytes are watched: the gate is warned when they pass 1 MiB, 2 MiB,
-4 MiB, ... and again (with 0) when they drain, and past the hard limit the connection is
-closed rather than buffering without bound.
+does); otherwise they join the buffer and the connection's write loop, a task of the gate
+started the first time it is needed, sends them. Unsent bytes are watched: the gate is
+warned when they pass 1 MiB, 2 MiB, 4 MiB, ... and again (with 0) when they drain, and past
+the hard limit the connection is closed rather than buffering without bound.
 """
 
 from __future__ import annotations
 
+import contextvars
 from collections.abc import Awaitable, Callable
 from functools import partial
 
@@ -47,6 +48,8 @@ class Connection:
         "_warn_at",
         "_check_at",
         "_writer",
+        "_nursery",
+        "_context",
         "_flushed",
         "_read_scope",
         "_write_scope",
@@ -84,7 +87,10 @@ class Connection:
         self._warn_at = WARN_UNSENT
         self._check_at = WARN_UNSENT
         """The unsent size at which to warn or close next: min(_warn_at, max_unsent)."""
-        self._writer = ParkingLot()
+        self._writer: ParkingLot | None = None
+        """Where the write loop waits for data; None until the loop is started."""
+        self._nursery: trio.Nursery | None = None
+        self._context: contextvars.Context | None = None
         self._flushed = trio.Event()
         self._read_scope = trio.CancelScope()
         self._write_scope = trio.CancelScope()
@@ -116,7 +122,7 @@ class Connection:
             chunk = self.transport.send_now(chunk)
             if chunk is None:
                 return True
-            self._writer.unpark()
+            self._wake_writer()
         self._buffer.append(chunk)
         self._buffered += len(chunk)
         if self._buffered + self._in_flight > self._check_at:
@@ -136,7 +142,8 @@ class Connection:
         self._closing = True
         self.error = error
         self._read_scope.cancel()
-        self._writer.unpark_all()
+        if self._writer is not None:
+            self._writer.unpark_all()
         if abort:
             self._abort()
 
@@ -146,25 +153,29 @@ class Connection:
         """Let the connection's packets in (skynet's ``openclient``)."""
         self._opened.set()
 
-    async def serve(self, deliver: Deliver, heartbeat: float | None) -> None:
+    async def serve(self, nursery: trio.Nursery, deliver: Deliver, heartbeat: float | None) -> None:
         """Run the connection until it ends: once opened, hand each read's packets to
         ``deliver`` until the client leaves or ``close`` is called; then send what is
-        buffered (for up to ``CLOSE_TIMEOUT``). ``aclose`` must follow.
+        buffered (for up to ``CLOSE_TIMEOUT``). ``nursery`` holds the write loop, if one is
+        needed. ``aclose`` must follow.
 
         Failures end up in ``error``; only cancellation propagates.
         """
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(self._write_loop)
-            with self._read_scope:
-                try:
-                    await self._opened.wait()
-                    await self._read_loop(deliver, heartbeat)
-                except TransportError as exc:
-                    self.close(str(exc))
-            self.close()
+        self._nursery = nursery
+        self._context = contextvars.copy_context()
+        if self._buffer:  # written to before it was served
+            self._wake_writer()
+        with self._read_scope:
+            try:
+                await self._opened.wait()
+                await self._read_loop(deliver, heartbeat)
+            except TransportError as exc:
+                self.close(str(exc))
+        self.close()
+        if self._writer is not None:
             with trio.move_on_after(CLOSE_TIMEOUT):
                 await self._flushed.wait()
-            nursery.cancel_scope.cancel()
+            self._write_scope.cancel()
         self._served = True
 
     async def aclose(self) -> None:
@@ -187,14 +198,14 @@ class Connection:
             return await self.transport.receive()
         raise TransportError(f"heartbeat: no packet received for {heartbeat:g}s")
 
-    async def _write_loop(self) -> None:
+    async def _write_loop(self, writer: ParkingLot) -> None:
         try:
             with self._write_scope:
                 while True:
                     while not self._buffer:
                         if self._closing:
                             return
-                        await self._writer.park()
+                        await writer.park()
                     chunks, self._buffer = self._buffer, []
                     self._in_flight, self._buffered = self._buffered, 0
                     await self.transport.send(chunks)
@@ -206,6 +217,15 @@ class Connection:
             self.close(str(exc), abort=True)
         finally:
             self._flushed.set()
+
+    def _wake_writer(self) -> None:
+        if self._writer is not None:
+            self._writer.unpark()
+        elif self._nursery is not None and self._context is not None:
+            self._writer = ParkingLot()
+            # Any service's write may get here: start the loop in the gate's context, not
+            # in the writer's (log records, current service).
+            self._context.run(self._nursery.start_soon, self._write_loop, self._writer)
 
     def _over_threshold(self) -> None:
         unsent = self._buffered + self._in_flight

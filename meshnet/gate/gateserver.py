@@ -264,7 +264,7 @@ class GateServer(Service):
         try:
             if not conf.nodelay:
                 stream.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, False)
-            async with trio.open_nursery() as nursery:  # the connection's helper tasks
+            async with trio.open_nursery() as nursery:  # its write loop, a WebSocket's reader
                 try:
                     transport = await open_transport(kind, stream, nursery, conf.max_packet)
                 except TransportError as exc:
@@ -280,7 +280,7 @@ class GateServer(Service):
                         max_unsent=conf.max_unsent,
                         notify=self._notify_warning,
                     )
-                    await self._run(connection, conf.heartbeat)
+                    await self._run(connection, nursery, conf.heartbeat)
                 nursery.cancel_scope.cancel()
             return connection
         except Exception:
@@ -288,7 +288,9 @@ class GateServer(Service):
             await trio.aclose_forcefully(stream)
             return None
 
-    async def _run(self, connection: Connection, heartbeat: float | None) -> None:
+    async def _run(
+        self, connection: Connection, nursery: trio.Nursery, heartbeat: float | None
+    ) -> None:
         registry = self.connections
         registry.add(connection)
         try:
@@ -296,7 +298,7 @@ class GateServer(Service):
                 logger.debug("connection %d from %s", connection.fd, connection.peer)
                 if not await self._hook(self.connect, connection.fd, connection.peer):
                     connection.close("internal error")
-                await connection.serve(self._deliver, heartbeat)
+                await connection.serve(nursery, self._deliver, heartbeat)
             finally:
                 registry.remove(connection)
             if connection.error is not None:
