@@ -18,6 +18,10 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+CLOSE_TIMEOUT = 1.0
+"""Seconds a graceful close waits for the peer to read our last bytes and close."""
+DRAIN_SIZE = 65536
+
 ConnectionHandler = Callable[[trio.SocketStream], Awaitable[None]]
 
 
@@ -32,14 +36,31 @@ async def serve_tcp(
     """Listen on ``host:port`` (port 0 picks a free one) and serve each connection with
     ``handler`` in a task of ``service``.
 
-    Returns the bound port and a scope that stops listening when cancelled (connections
-    already accepted stay with their handlers until the service exits).
+    Returns the bound port and a scope that, when cancelled, stops listening and closes the
+    connections it accepted (their handlers run inside it).
     """
     listeners = await trio.open_tcp_listeners(port, host=host, backlog=backlog)
     bound_port = listeners[0].socket.getsockname()[1]
     scope = service.fork(trio.serve_listeners, _guarded(handler), listeners)
     logger.info("listening on %s:%d", host, bound_port)
     return bound_port, scope
+
+
+async def close_gracefully(stream: trio.SocketStream, timeout: float = CLOSE_TIMEOUT) -> None:
+    """Close after the peer has had the chance to read everything we sent.
+
+    Closing a socket that still has unread input makes the kernel send a reset, which can
+    destroy our last bytes (a status line, an error reply) before the peer reads them. So
+    send FIN first and read until the peer closes too, for at most ``timeout`` seconds.
+    """
+    with trio.move_on_after(timeout):
+        try:
+            await stream.send_eof()
+            while await stream.receive_some(DRAIN_SIZE):
+                pass
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            pass
+    await trio.aclose_forcefully(stream)
 
 
 def peer_name(stream: trio.SocketStream) -> str:

@@ -17,14 +17,12 @@ from trio_websocket import ConnectionClosed, WebSocketConnection, wrap_server_st
 
 from meshnet.errors import MeshnetError
 from meshnet.gate.framing import MAX_PAYLOAD, FrameTooLarge, PacketTooLarge, Splitter, pack
+from meshnet.net import CLOSE_TIMEOUT, close_gracefully
 
 HANDSHAKE_TIMEOUT = 10.0
 """Seconds a WebSocket client has to complete the opening handshake."""
 RECEIVE_SIZE = 65536
 """Bytes asked of the socket per TCP read."""
-CLOSE_TIMEOUT = 1.0
-"""Seconds a graceful close may take (the peer reading our last bytes, a WebSocket close
-handshake) before the socket is simply closed."""
 _NORMAL_WS_CLOSES = frozenset({1000, 1001, 1005})
 """Normal closure, going away, and a close frame without a status code."""
 _POLICY_VIOLATION = 1008
@@ -157,17 +155,9 @@ class TcpTransport(Transport):
 
     async def aclose(self, graceful: bool, reason: str | None) -> None:
         if graceful:
-            # Closing with unread input makes the kernel send a reset, which can destroy
-            # our last bytes (an error reply) before the client reads them: send FIN first
-            # and read until the client closes too.
-            with trio.move_on_after(CLOSE_TIMEOUT):
-                try:
-                    await self._stream.send_eof()
-                    while await self._stream.receive_some(RECEIVE_SIZE):
-                        pass
-                except (trio.BrokenResourceError, trio.ClosedResourceError):
-                    pass
-        await trio.aclose_forcefully(self._stream)
+            await close_gracefully(self._stream, CLOSE_TIMEOUT)
+        else:
+            await trio.aclose_forcefully(self._stream)
 
 
 class WsTransport(Transport):

@@ -31,7 +31,7 @@ from meshnet.login.wire import (
     MalformedToken,
     ok_status,
 )
-from meshnet.net import peer_name, serve_tcp
+from meshnet.net import close_gracefully, peer_name, serve_tcp
 from meshnet.service import Service, command
 
 logger = logging.getLogger(__name__)
@@ -104,6 +104,7 @@ class LoginServer(Service):
         except handshake.HandshakeFailed as exc:
             logger.info("%s: 400 Bad Request: %s", peer, exc)
             await lines.send_lines(BAD_REQUEST)
+            await close_gracefully(stream)
             return
         except (LineTooLong, PeerClosed) as exc:
             logger.info("%s: closed mid-handshake: %s", peer, exc)
@@ -114,6 +115,7 @@ class LoginServer(Service):
             )
             return
         await lines.send_lines(await self._admit(peer, secret, token))
+        await close_gracefully(stream)
 
     async def _exchange(self, lines: LineStream) -> tuple[bytes, bytes]:
         """Run the client's part of the handshake; return the secret and the token."""

@@ -338,3 +338,17 @@ async def test_a_failed_login_handler_frees_the_uid(node):
         with pytest.raises(LoginRefused) as refused:
             await good_login(port, "forbidden")
         assert refused.value.code == 403
+
+
+async def test_status_line_is_followed_by_a_clean_close_even_if_the_client_sends_more(node):
+    # Closing a socket over input it never read makes the kernel answer with a reset, which
+    # can destroy the status line before the client reads it; the server must close cleanly.
+    port = await start(node)
+    async with await RawClient.connect(port) as client:
+        _, secret = await client.exchange_keys()
+        await client.send(handshake.challenge_line(b"11111111", secret) + b"\n")
+        assert await client.receive_line() == BAD_REQUEST
+        await client.send(b"the token line, too late\n")
+        await trio.sleep(0.05)
+        with trio.fail_after(5):
+            assert await client.stream.receive_some(100) == b""
