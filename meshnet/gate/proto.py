@@ -115,10 +115,12 @@ class Request:
 class Reply:
     """A decoded server packet: a reply, an error reply (not `ok`), or a push (session 0).
 
-    `body` is set when `ok`, `error` otherwise.
+    `body` is set when `ok`, `error` otherwise. `message` is None only for an error reply
+    to a packet the server could not attribute to a declared message (an unknown id or an
+    undecodable packet, answered before the server closes the connection).
     """
 
-    message: Message
+    message: Message | None
     session: int
     ok: bool
     body: Any
@@ -287,7 +289,6 @@ class Protocol:
         msg_id, session, ok, value = _decode(packet, "reply", _REPLY_SHAPE)
         if type(ok) is not bool:
             raise MalformedPacket(f"malformed reply: ok must be a bool, got {kind_of(ok)}")
-        message = self._received(msg_id, session)
         if not ok:
             if not isinstance(value, str):
                 raise MalformedPacket(
@@ -295,7 +296,8 @@ class Protocol:
                     msg_id=msg_id,
                     session=session,
                 )
-            return Reply(message, session, False, None, value)
+            return Reply(self._by_id.get(msg_id), session, False, None, value)
+        message = self._received(msg_id, session)
         if session == 0:
             _validate(message.body, value, f"{message.name} push", msg_id, session)
         elif message.reply is not None:

@@ -410,6 +410,11 @@ def test_error_reply_wire_form_allows_undeclared_ids(proto):
     ]
 
 
+def test_error_reply_to_an_undeclared_id_decodes_without_a_message(proto):
+    reply = proto.decode_reply(proto.encode_error(999, 3, "unknown message id 999"))
+    assert (reply.message, reply.ok, reply.error) == (None, False, "unknown message id 999")
+
+
 def test_error_reply_round_trips(proto):
     reply = proto.decode_reply(proto.encode_error(1, 3, "wrong password"))
     assert (reply.ok, reply.body, reply.error) == (False, None, "wrong password")
