@@ -311,6 +311,8 @@ class GateServer(Service):
     async def _deliver(self, connection: Connection, packets: list[bytes]) -> None:
         fd = connection.fd
         for packet in packets:
+            if connection.closing:  # a hook closed it: what the client sent after is moot
+                return
             agent = connection.agent  # checked per packet: a message hook may forward
             if agent is not None:
                 try:

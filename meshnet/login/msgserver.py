@@ -69,7 +69,8 @@ class MsgServer(GateServer):
         super().__init__()
         self.servername = b""
         self._users: dict[bytes, User] = {}
-        self._handshaking: set[int] = set()
+        self._handshaking: dict[int, str] = {}
+        """Connections whose first packet (the handshake) has not come yet -> their peer."""
         self._connections: dict[int, User] = {}
         """Connections past their handshake -> their user."""
 
@@ -162,22 +163,19 @@ class MsgServer(GateServer):
     # --- gate hooks -----------------------------------------------------------------
 
     async def connect(self, fd: int, addr: str) -> None:
-        self._handshaking.add(fd)
+        self._handshaking[fd] = addr
         self.openclient(fd)
 
     async def disconnect(self, fd: int) -> None:
-        self._handshaking.discard(fd)
+        self._handshaking.pop(fd, None)
         user = self._connections.pop(fd, None)
         if user is not None and user.leave(fd):
             await self.disconnect_handler(user.username)
 
     async def message(self, fd: int, packet: bytes) -> None:
-        connection = self.connections.get(fd)
-        if connection is None or connection.closing:
-            return  # the rest of a read that arrived before we closed it
-        if fd in self._handshaking:
-            self._handshaking.discard(fd)
-            self._handshake(fd, connection.peer, packet)
+        peer = self._handshaking.pop(fd, None)
+        if peer is not None:
+            self._handshake(fd, peer, packet)
             return
         user = self._connections[fd]
         try:

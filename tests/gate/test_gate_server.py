@@ -17,7 +17,7 @@ from gate_helpers import (
 
 from meshnet import CallError
 from meshnet.gate import GateServer, connections
-from meshnet.gate.framing import MAX_PAYLOAD
+from meshnet.gate.framing import MAX_PAYLOAD, pack
 
 
 @pytest.fixture(params=["tcp", "ws"])
@@ -177,3 +177,23 @@ async def test_a_gate_without_message_hook_says_so(node, caplog):
         assert await client.closed_by_server()
     errors = [str(r.exc_info[1]) for r in caplog.records if r.exc_info]
     assert any("does not override message()" in text for text in errors)
+
+
+class ClosesOnBye(Recorder):
+    """Closes a connection from its message hook when the packet is ``bye``."""
+
+    async def message(self, fd: int, packet: bytes) -> None:
+        await super().message(fd, packet)
+        if packet == b"bye":
+            self.closeclient(fd)
+
+
+async def test_packets_after_a_hook_closed_the_connection_are_not_delivered(node):
+    gate, port = await start_gate(node, "tcp", ClosesOnBye)
+    async with connect("tcp", port) as client:
+        # One write: the gate reads all three packets at once, then the hook closes.
+        await client.send_raw(pack(b"hi") + pack(b"bye") + pack(b"ignored"))
+        assert await client.closed_by_server()
+    await node.call(gate, "wait_for", "disconnect")  # every packet has been dealt with
+    delivered = [call[2] for call in await node.call(gate, "wait_for", "message")]
+    assert delivered == [b"hi", b"bye"]
