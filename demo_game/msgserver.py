@@ -40,7 +40,6 @@ class DemoMsgServer(MsgServer):
         self.players: dict[str, Player] = {}
         self.by_username: dict[bytes, Player] = {}
         self.last_subid = 0
-        self._new_connections: set[int] = set()
         await super().init(conf)
 
     async def register_handler(self, servername: bytes) -> None:
@@ -90,27 +89,8 @@ class DemoMsgServer(MsgServer):
         )
         return pack_packets(packets)
 
-    # --- noticing reconnects ----------------------------------------------------------
-    # MsgServer has no hook for a successful handshake, so a connection's first packet
-    # (the handshake) is watched here: it succeeded if the user's connection is now this one.
-
-    async def connect(self, fd: int, addr: str) -> None:
-        self._new_connections.add(fd)
-        await super().connect(fd, addr)
-
-    async def disconnect(self, fd: int) -> None:
-        self._new_connections.discard(fd)
-        await super().disconnect(fd)
-
-    async def message(self, fd: int, packet: bytes) -> None:
-        handshake = fd in self._new_connections
-        self._new_connections.discard(fd)
-        await super().message(fd, packet)
-        if handshake:
-            username = packet.partition(b":")[0]
-            connection = self.connections.get(fd)
-            if connection is not None and self.ip(username) == connection.peer:
-                await self._tell_agent(username, True)
+    async def connect_handler(self, username: bytes) -> None:
+        await self._tell_agent(username, True)
 
     async def _tell_agent(self, username: bytes, connected: bool) -> None:
         player = self.by_username.get(username)

@@ -94,6 +94,10 @@ class MsgServer(GateServer):
         """Answer one request of ``username``; raise to answer with an error."""
         raise NotImplementedError("a MsgServer subclass must define request_handler")
 
+    async def connect_handler(self, username: bytes) -> None:
+        """A connection of the user passed its handshake (first connection or a reconnect
+        with a higher index). Not in skynet, which gives no way to hear of a reconnect."""
+
     async def disconnect_handler(self, username: bytes) -> None:
         """The user's connection closed; it may come back with a higher index."""
 
@@ -175,7 +179,9 @@ class MsgServer(GateServer):
     async def message(self, fd: int, packet: bytes) -> None:
         peer = self._handshaking.pop(fd, None)
         if peer is not None:
-            self._handshake(fd, peer, packet)
+            user = self._handshake(fd, peer, packet)
+            if user is not None:
+                await self.connect_handler(user.username)
             return
         user = self._connections[fd]
         try:
@@ -192,13 +198,14 @@ class MsgServer(GateServer):
 
     # --- helpers --------------------------------------------------------------------
 
-    def _handshake(self, fd: int, peer: str, packet: bytes) -> None:
+    def _handshake(self, fd: int, peer: str, packet: bytes) -> User | None:
+        """Answer a connection's handshake; return its user if it was accepted."""
         status, user, index = check_handshake(self._users, packet)
         self.connections.write(fd, status)
         if user is None:
             logger.info("connection %d from %s: handshake refused: %s", fd, peer, status.decode())
             self.closeclient(fd)
-            return
+            return None
         previous = user.accept(fd, index, peer)
         self._connections[fd] = user
         if previous is not None:
@@ -207,6 +214,7 @@ class MsgServer(GateServer):
             )
             del self._connections[previous]
             self.closeclient(previous)
+        return user
 
     async def _answer(self, user: User, entry: Entry, request: Request) -> None:
         try:

@@ -38,6 +38,7 @@ class Counting(MsgServer):
         self.subids = 0
         self.released = trio.Event()
         self.disconnects: list[bytes] = []
+        self.handshakes: list[bytes] = []
         self.players: dict[bytes, bytes] = {}
         await super().init({"address": HOST, "port": 0, "servername": "sample"})
 
@@ -57,6 +58,9 @@ class Counting(MsgServer):
     async def logout_handler(self, uid: bytes, subid: int) -> None:
         self.user_logout(self.players.pop(uid))
         await self.call(".login_master", "logout", uid, subid)
+
+    async def connect_handler(self, username: bytes) -> None:
+        self.handshakes.append(username)
 
     async def disconnect_handler(self, username: bytes) -> None:
         self.disconnects.append(username)
@@ -80,6 +84,10 @@ class Counting(MsgServer):
     @command
     async def afk(self) -> list[bytes]:
         return self.disconnects
+
+    @command
+    async def connected(self) -> list[bytes]:
+        return self.handshakes
 
 
 async def start(node) -> tuple[int, int, int]:

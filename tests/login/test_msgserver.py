@@ -21,6 +21,7 @@ from meshnet.login.wire import (
     USER_NOT_FOUND,
     Response,
     build_handshake,
+    make_username,
     pack_request,
     unpack_response,
 )
@@ -103,6 +104,18 @@ async def test_a_request_dropped_while_pending_is_answered_after_the_reconnect(s
     assert responses == {Response(b"hold", True, 0), Response(b"again", True, 1)}
     await connection.aclose()
     assert await node.call(msgserver, "count", b"hold") == 1
+
+
+async def test_connect_handler_hears_each_accepted_handshake_and_no_refused_one(servers, node):
+    login_port, gate_port, msgserver = servers
+    result = await log_in(login_port)
+    connection = await connect(gate_port, result)
+    with pytest.raises(HandshakeRefused):
+        await connect(gate_port, result, 1)  # a stale index
+    connection = await connection.reconnect()
+    await connection.aclose()
+    username = make_username(result.uid, result.server, result.subid)
+    assert await node.call(msgserver, "connected") == [username, username]
 
 
 async def handshake_reply(gate_port: int, packet: bytes) -> list[bytes]:
