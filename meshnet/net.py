@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import TYPE_CHECKING
 
 import trio
+
+from meshnet.listen import Listener, open_listeners
 
 if TYPE_CHECKING:
     from meshnet.service import Service
@@ -39,11 +42,10 @@ async def serve_tcp(
     Returns the bound port and a scope that, when cancelled, stops listening and closes the
     connections it accepted (their handlers run inside it).
     """
-    listeners = await trio.open_tcp_listeners(port, host=host, backlog=backlog)
-    bound_port = listeners[0].socket.getsockname()[1]
-    scope = service.fork(trio.serve_listeners, _guarded(handler), listeners)
-    logger.info("listening on %s:%d", host, bound_port)
-    return bound_port, scope
+    listeners = await open_listeners(host, port, backlog)
+    scope = service.fork(_serve_all, listeners, _guarded(handler))
+    logger.info("listening on %s:%d", host, listeners[0].port)
+    return listeners[0].port, scope
 
 
 async def close_gracefully(stream: trio.SocketStream, timeout: float = CLOSE_TIMEOUT) -> None:
@@ -70,6 +72,12 @@ def peer_name(stream: trio.SocketStream) -> str:
     except OSError:
         return "?"
     return f"{host}:{port}"
+
+
+async def _serve_all(listeners: list[Listener], handler: ConnectionHandler) -> None:
+    async with trio.open_nursery() as nursery:
+        for listener in listeners:
+            nursery.start_soon(listener.serve, partial(nursery.start_soon, handler))
 
 
 def _guarded(handler: ConnectionHandler) -> ConnectionHandler:

@@ -41,11 +41,11 @@ its connection is closed. Nothing a client does can stop the gate or another con
 
 from __future__ import annotations
 
-import errno
 import logging
 import math
 import socket
 from collections.abc import Awaitable, Callable, Mapping
+from functools import partial
 from typing import Any
 
 import trio
@@ -55,15 +55,12 @@ from meshnet.gate.conf import GateConf, parse_conf
 from meshnet.gate.connection import Connection
 from meshnet.gate.connections import ConnectionRegistry, connections
 from meshnet.gate.transport import TransportError, open_transport, refuse
+from meshnet.listen import open_listeners
 from meshnet.message import CLIENT
 from meshnet.net import peer_name
 from meshnet.service import Service, command
 
 logger = logging.getLogger(__name__)
-
-ACCEPT_RETRY = 0.1
-"""Seconds to wait before accepting again when the process is out of file descriptors."""
-_CAPACITY_ERRNOS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.ENOBUFS})
 
 
 class GateError(MeshnetError):
@@ -207,12 +204,12 @@ class GateServer(Service):
         return connection
 
     async def _listen(self, conf: GateConf, port: int, kind: str) -> int:
-        listeners = await trio.open_tcp_listeners(port, host=conf.address, backlog=conf.backlog)
-        bound = listeners[0].socket.getsockname()[1]
+        listeners = await open_listeners(conf.address, port, conf.backlog)
         for listener in listeners:
-            self._listeners.append(self.fork(self._accept_loop, listener, kind))
-        logger.info("listening on %s:%d (%s)", conf.address, bound, kind)
-        return bound
+            start = partial(self._start_connection, kind=kind)
+            self._listeners.append(self.fork(listener.serve, start))
+        logger.info("listening on %s:%d (%s)", conf.address, listeners[0].port, kind)
+        return listeners[0].port
 
     def _stop_listening(self) -> None:
         for scope in self._listeners:
@@ -220,20 +217,8 @@ class GateServer(Service):
         self._listeners.clear()
         self._ports.clear()
 
-    async def _accept_loop(self, listener: trio.SocketListener, kind: str) -> None:
-        try:
-            while True:
-                try:
-                    stream = await listener.accept()
-                except OSError as exc:
-                    if exc.errno not in _CAPACITY_ERRNOS:
-                        raise
-                    logger.error("accept failed (%s); retrying in %gs", exc, ACCEPT_RETRY)
-                    await trio.sleep(ACCEPT_RETRY)
-                    continue
-                self.fork(self._serve, stream, kind)
-        finally:
-            await trio.aclose_forcefully(listener)
+    def _start_connection(self, stream: trio.SocketStream, kind: str) -> None:
+        self.fork(self._serve, stream, kind)
 
     async def _serve(self, stream: trio.SocketStream, kind: str) -> None:
         """One accepted socket, from the maxclient check to the last hook."""

@@ -1,0 +1,87 @@
+"""Listening TCP sockets that take every waiting connection in one go.
+
+trio's ``SocketListener.accept`` takes one connection per turn of the event loop. Under
+load a turn can take tens of milliseconds, so a burst of new clients (a thousand players
+logging in while others play) would trickle in at a few dozen a second and time out. Here
+the listener waits until the socket is readable, then accepts whatever the kernel holds.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import socket
+from collections.abc import Callable
+
+import trio
+
+logger = logging.getLogger(__name__)
+
+ACCEPT_BATCH = 128
+"""Most connections taken in one turn, so a flood cannot hold the event loop."""
+ACCEPT_RETRY = 0.1
+"""Seconds to wait before accepting again when the process is out of file descriptors."""
+_CAPACITY_ERRNOS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.ENOBUFS})
+_IGNORABLE_ERRNOS = frozenset(
+    getattr(errno, name)
+    for name in ("EPERM", "ECONNABORTED", "EPROTO", "ECONNRESET", "ETIMEDOUT", "ENETDOWN")
+    if hasattr(errno, name)
+)
+"""A client that gave up between connecting and being accepted: skip it."""
+
+
+class Listener:
+    """One listening socket (``open_listeners`` makes them)."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        sock.setblocking(False)
+        self._sock = sock
+
+    @property
+    def port(self) -> int:
+        return self._sock.getsockname()[1]
+
+    async def serve(self, start: Callable[[trio.SocketStream], object]) -> None:
+        """Accept forever, calling ``start(stream)`` (which must not block) for each
+        connection; runs out of file descriptors gracefully; closes the socket at the end."""
+        try:
+            while True:
+                try:
+                    streams = await self.accept()
+                except OSError as exc:
+                    if exc.errno not in _CAPACITY_ERRNOS:
+                        raise
+                    logger.error("accept failed (%s); retrying in %gs", exc, ACCEPT_RETRY)
+                    await trio.sleep(ACCEPT_RETRY)
+                    continue
+                for stream in streams:
+                    start(stream)
+        finally:
+            trio.lowlevel.notify_closing(self._sock)
+            self._sock.close()
+
+    async def accept(self) -> list[trio.SocketStream]:
+        """Wait for connections; return every one waiting (at least one, at most a batch)."""
+        while True:
+            await trio.lowlevel.wait_readable(self._sock)
+            streams: list[trio.SocketStream] = []
+            for _ in range(ACCEPT_BATCH):
+                try:
+                    client, _ = self._sock.accept()
+                except BlockingIOError:
+                    break
+                except OSError as exc:
+                    if exc.errno in _IGNORABLE_ERRNOS:
+                        continue
+                    if streams:
+                        break  # hand over what we have; the error will come back next turn
+                    raise
+                streams.append(trio.SocketStream(trio.socket.from_stdlib_socket(client)))
+            if streams:
+                return streams
+
+
+async def open_listeners(host: str, port: int, backlog: int | None = None) -> list[Listener]:
+    """Listen on ``host:port`` (port 0: a free one) on every address ``host`` names."""
+    listeners = await trio.open_tcp_listeners(port, host=host, backlog=backlog)
+    return [Listener(socket.socket(fileno=listener.socket.detach())) for listener in listeners]
