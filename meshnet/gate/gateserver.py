@@ -218,9 +218,11 @@ class GateServer(Service):
         self._ports.clear()
 
     def _start_connection(self, stream: trio.SocketStream, kind: str) -> None:
-        self.fork(self._serve, stream, kind)
+        # The fd is given here, in the order the kernel queued the connections (one turn
+        # accepts several; their tasks then start in no particular order).
+        self.fork(self._serve, stream, kind, self.connections.new_fd())
 
-    async def _serve(self, stream: trio.SocketStream, kind: str) -> None:
+    async def _serve(self, stream: trio.SocketStream, kind: str, fd: int) -> None:
         """One accepted socket, from the maxclient check to the last hook."""
         conf = self.conf
         assert conf is not None
@@ -234,7 +236,7 @@ class GateServer(Service):
             return
         self._clients += 1
         try:
-            connection = await self._converse(stream, kind, peer, conf)
+            connection = await self._converse(stream, kind, fd, peer, conf)
         finally:
             self._clients -= 1
         if connection is not None:  # its socket is closed: the connection's last hooks
@@ -243,7 +245,7 @@ class GateServer(Service):
             await self._hook(self.disconnect, connection.fd)
 
     async def _converse(
-        self, stream: trio.SocketStream, kind: str, peer: str, conf: GateConf
+        self, stream: trio.SocketStream, kind: str, fd: int, peer: str, conf: GateConf
     ) -> Connection | None:
         """Run a connection until its socket is closed; None if it never got going."""
         try:
@@ -258,7 +260,7 @@ class GateServer(Service):
                     connection = None
                 else:
                     connection = Connection(
-                        self.connections.new_fd(),
+                        fd,
                         self.address,
                         peer,
                         transport,
