@@ -12,7 +12,7 @@ from typing import Any
 
 from demo_game.agent import Agent
 from demo_game.names import MANAGER
-from meshnet import CallError, Queue, Service, command
+from meshnet import CallError, KeyedQueue, Service, command
 
 logger = logging.getLogger(__name__)
 
@@ -21,7 +21,7 @@ class Manager(Service):
     async def init(self, reconnect_window: float) -> None:
         self.reconnect_window = reconnect_window
         self.agents: dict[str, int] = {}
-        self._one_at_a_time = Queue()
+        self._one_at_a_time = KeyedQueue()
         self.register(MANAGER)
 
     @command
@@ -29,8 +29,8 @@ class Manager(Service):
         """Attach ``client`` (a link, see ``demo_game.agent``) to ``user``'s agent, starting
         one if the user has none (or only one that is retiring); return the agent.
 
-        One attach at a time, so two signins of a new user cannot start two agents."""
-        async with self._one_at_a_time:
+        One attach at a time per user, so two signins of a new user cannot start two agents."""
+        async with self._one_at_a_time(user):
             agent = self.agents.get(user)
             if agent is not None and await self._attached(agent, client, via_msgserver):
                 return agent

@@ -17,7 +17,7 @@ from meshnet.errors import (
 )
 from meshnet.multicast import MulticastError
 from meshnet.node import Node, open_node
-from meshnet.queue import Queue
+from meshnet.queue import KeyedQueue, Queue
 from meshnet.service import Service, command
 from meshnet.supervision import RestartPolicy
 
@@ -31,6 +31,7 @@ __all__ = [
     "MulticastError",
     "Node",
     "NoSuchService",
+    "KeyedQueue",
     "Queue",
     "Responder",
     "ResponseError",

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
+from contextlib import asynccontextmanager
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -45,3 +46,26 @@ class Queue:
         if self._depth == 0:
             self._owner = None
             self._lock.release()
+
+
+class KeyedQueue:
+    """One ``Queue`` per key: calls for the same key run one at a time, in order, while
+    calls for different keys run freely (a lock per user rather than one for everyone).
+
+    ``async with cs(key):``. A key's queue exists only while someone is in it or waiting.
+    """
+
+    def __init__(self) -> None:
+        self._queues: dict[Hashable, tuple[Queue, list[int]]] = {}
+
+    @asynccontextmanager
+    async def __call__(self, key: Hashable) -> AsyncIterator[None]:
+        queue, users = self._queues.setdefault(key, (Queue(), [0]))
+        users[0] += 1
+        try:
+            async with queue:
+                yield
+        finally:
+            users[0] -= 1
+            if not users[0]:
+                del self._queues[key]

@@ -4,6 +4,7 @@ import pytest
 import trio
 
 from meshnet import (
+    KeyedQueue,
     NoSuchService,
     Queue,
     Service,
@@ -353,3 +354,44 @@ async def test_timeout_runs_a_function_later(node, autojump_clock):
     assert await node.call(sleeper, "recorded") == []
     await trio.sleep(2)
     assert await node.call(sleeper, "recorded") == ["tick"]
+
+
+class Rooms(Service):
+    """``enter`` holds its key's critical section until ``leave`` for that key."""
+
+    async def init(self):
+        self.cs = KeyedQueue()
+        self.inside = []
+        self.exits = {}
+
+    @command
+    async def enter(self, key, tag):
+        async with self.cs(key):
+            self.inside.append(tag)
+            exit_ = self.exits.setdefault(tag, trio.Event())
+            await exit_.wait()
+
+    @command
+    async def leave(self, tag):
+        self.exits.setdefault(tag, trio.Event()).set()
+
+    @command
+    async def who_entered(self):
+        return self.inside
+
+
+async def test_keyed_queue_serialises_one_key_and_lets_others_through(node):
+    rooms = await node.newservice(Rooms)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(node.call, rooms, "enter", "alice", "alice-1")
+        await trio.testing.wait_all_tasks_blocked()
+        nursery.start_soon(node.call, rooms, "enter", "alice", "alice-2")
+        nursery.start_soon(node.call, rooms, "enter", "bob", "bob-1")
+        await trio.testing.wait_all_tasks_blocked()
+        assert sorted(await node.call(rooms, "who_entered")) == ["alice-1", "bob-1"]
+        await node.call(rooms, "leave", "alice-1")
+        await trio.testing.wait_all_tasks_blocked()
+        assert "alice-2" in await node.call(rooms, "who_entered")
+        for tag in ("alice-2", "bob-1"):
+            await node.call(rooms, "leave", tag)
+    assert node.context_of(rooms).instance.cs._queues == {}
