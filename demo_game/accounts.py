@@ -1,7 +1,8 @@
 """Player accounts in SQLite, passwords stored as salted scrypt hashes.
 
-Every database call runs in a worker thread (one at a time, on one connection), so the
-event loop never waits on the disk or on the deliberately slow password hash. The scrypt
+Database calls run on a thread of their own (``DatabaseThread``, one connection, in
+order) and password hashes in trio's worker threads, so the event loop never waits on the
+disk or on the deliberately slow hash. The scrypt
 cost parameters are stored with each hash, so raising them later keeps old accounts valid.
 """
 
@@ -12,16 +13,15 @@ import hmac
 import re
 import secrets
 import sqlite3
-from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
-from typing import Any, TypeVar
 
 import trio
 
+from demo_game.dbthread import DatabaseThread
 from meshnet.errors import MeshnetError
 
-T = TypeVar("T")
 USER_NAME = re.compile(r"[A-Za-z0-9_-]{1,32}")
 MAX_PASSWORD = 128
 
@@ -54,19 +54,18 @@ def check_credentials(user: object, password: object) -> None:
 class AccountStore:
     """The accounts table of one SQLite file. Open with ``await AccountStore.open(path)``."""
 
-    def __init__(self, connection: sqlite3.Connection, cost: ScryptCost) -> None:
-        self._db = connection
+    def __init__(self, database: DatabaseThread[sqlite3.Connection], cost: ScryptCost) -> None:
+        self._db = database
         self._cost = cost
-        self._limiter = trio.CapacityLimiter(1)
 
     @classmethod
     async def open(cls, path: str | Path, cost: ScryptCost = ScryptCost()) -> AccountStore:
         """Open (creating if needed) the database at ``path``; ``:memory:`` for a scratch one."""
-        connection = await trio.to_thread.run_sync(_connect, str(path))
-        return cls(connection, cost)
+        database = await DatabaseThread.start(partial(_connect, str(path)), name="accounts")
+        return cls(database, cost)
 
     async def close(self) -> None:
-        await self._run(self._db.close)
+        await self._db.stop(sqlite3.Connection.close)
 
     async def signup(self, user: str, password: str) -> bool:
         """Create an account; False if the name is taken."""
@@ -74,26 +73,23 @@ class AccountStore:
         salt = secrets.token_bytes(16)
         digest = await trio.to_thread.run_sync(_scrypt, password, salt, self._cost)
         row = (user, salt, self._cost.n, self._cost.r, self._cost.p, digest)
-        return await self._run(_insert, self._db, row)
+        return await self._db.run(_insert, row)
 
     async def verify(self, user: str, password: str) -> bool:
         """True if ``user`` exists and ``password`` is theirs."""
         check_credentials(user, password)
-        row = await self._run(_select, self._db, user)
+        row = await self._db.run(_select, user)
         if row is None:
             return False
         salt, n, r, p, digest = row
         attempt = await trio.to_thread.run_sync(_scrypt, password, salt, ScryptCost(n, r, p))
         return hmac.compare_digest(attempt, digest)
 
-    async def _run(self, function: Callable[..., T], *args: Any) -> T:
-        return await trio.to_thread.run_sync(function, *args, limiter=self._limiter)
-
 
 def _connect(path: str) -> sqlite3.Connection:
     if path != ":memory:":
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-    connection = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+    connection = sqlite3.connect(path, isolation_level=None)
     connection.execute("PRAGMA journal_mode=WAL")
     connection.execute(
         "CREATE TABLE IF NOT EXISTS accounts ("
