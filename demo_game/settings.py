@@ -10,7 +10,8 @@ tables, each naming one or more sections; ``demo_game/node.toml`` puts one secti
 
 Sections, every key optional (``DEFAULTS`` has the values used for what is left out):
 
-``hub``        the gate's conf (``meshnet.gate.conf`` keys): TCP ``port``, WebSocket ``ws_port``
+``hub``        the gate's conf (``meshnet.gate.conf`` keys): TCP ``port``, WebSocket ``ws_port``,
+               ``heartbeat`` (seconds a connection may stay silent before it is closed)
 ``login``      the login server: ``address``, ``port``
 ``msgserver``  the msgserver's gate conf plus ``servername``, the game server's name
 ``web``        the HTTP server of the browser page: ``address``, ``port``
@@ -30,7 +31,13 @@ from demo_game.accounts import ScryptCost
 from meshnet.errors import MeshnetError
 
 DEFAULTS: dict[str, dict[str, Any]] = {
-    "hub": {"address": "127.0.0.1", "port": 5678, "ws_port": 5679, "maxclient": 10000},
+    "hub": {
+        "address": "127.0.0.1",
+        "port": 5678,
+        "ws_port": 5679,
+        "maxclient": 10000,
+        "heartbeat": 120.0,
+    },
     "login": {"address": "127.0.0.1", "port": 8001},
     "msgserver": {"address": "127.0.0.1", "port": 8888, "servername": "demo"},
     "web": {"address": "127.0.0.1", "port": 8080},

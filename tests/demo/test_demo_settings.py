@@ -25,6 +25,10 @@ def test_the_defaults_are_the_issue_s_ports_and_ten_seconds():
     assert settings.reconnect_window == 10.0
 
 
+def test_the_hub_closes_silent_connections_by_default():
+    assert parse_settings().hub["heartbeat"] == 120.0
+
+
 def test_node_toml_gives_the_default_settings():
     config = load_config(NODE_CONFIG)
     assert config.start_service == "demo_game.main:Main"
