@@ -159,8 +159,10 @@ class ServiceContext:
         """The handler of ``message`` raised ``exc``: log it and tell the caller."""
         self.stats.failed += 1
         logger.error("%s failed handling %s", self.label, message.describe(), exc_info=exc)
+        if message.claimed:
+            return  # a responder or a redirect answers the caller, as after a return
         self.open_requests.discard(message)
-        if message.session and not message.claimed:
+        if message.session:
             self.node.deliver_answer(
                 message.source, message.session, outcome.Error(_call_error(self.label, exc))
             )

@@ -40,6 +40,11 @@ class Deferred(Service):
         self.waiting.append(self.response())
 
     @command
+    async def ask_then_fail(self):
+        self.waiting.append(self.response())
+        raise RuntimeError("the responder answers, not this handler")
+
+    @command
     async def release(self, value):
         for reply in self.waiting:
             reply(value)
@@ -141,6 +146,21 @@ async def test_deferred_responder_answers_later(node):
         await trio.testing.wait_all_tasks_blocked()
         assert await node.call(deferred, "release", "done") == 2
     assert results == ["done", "done"]
+
+
+async def test_a_responder_still_answers_after_its_handler_raised(node):
+    deferred = await node.newservice(Deferred)
+    results = []
+    with trio.fail_after(5):
+        async with trio.open_nursery() as nursery:
+
+            async def ask():
+                results.append(await node.call(deferred, "ask_then_fail"))
+
+            nursery.start_soon(ask)
+            await trio.testing.wait_all_tasks_blocked()
+            assert await node.call(deferred, "release", "done") == 1
+    assert results == ["done"]
 
 
 async def test_second_answer_of_a_responder_raises_and_the_first_stands(node):
