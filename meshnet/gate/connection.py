@@ -176,6 +176,7 @@ class Connection:
             with trio.move_on_after(CLOSE_TIMEOUT):
                 await self._flushed.wait()
             self._write_scope.cancel()
+            await self._flushed.wait()  # a send it cancelled still holds the transport
         self._served = True
 
     async def aclose(self) -> None:

@@ -51,3 +51,18 @@ async def test_unsent_data_draining_is_reported_with_zero(node, kind):
         warnings = [kb for _, _, kb in await wait_for(node, gate, "warning", 2)]
         assert warnings[-1] == 0
         assert registry.get(fd).unsent == 0
+
+
+async def test_a_kicked_client_that_does_not_read_still_gets_its_last_hooks(node, kind, caplog):
+    """The flush gives up after CLOSE_TIMEOUT; the close that follows must not trip over
+    the send it cut short."""
+    gate, port = await start_gate(node, kind, Manual)
+    async with connect(kind, port, rcvbuf=4096):
+        [[_, fd, _]] = await wait_for(node, gate, "connect")
+        registry = connections(node)
+        for _ in range(20):  # more than the socket buffers hold: a send is left waiting
+            assert registry.write(fd, CHUNK)
+        await trio.sleep(0.1)
+        assert registry.close(fd)
+        await wait_for(node, gate, "disconnect")
+    assert not [r for r in caplog.records if r.exc_info]
