@@ -167,6 +167,12 @@ class ServiceContext:
                 message.source, message.session, outcome.Error(_call_error(self.label, exc))
             )
 
+    def owe(self, message: Message) -> None:
+        """Keep ``message`` among the calls the service's end answers, unless a responder or a
+        redirect has taken it over; ``answer`` or ``fail`` settles it when the handler ends."""
+        if not message.claimed:
+            self.open_requests.add(message)
+
     def take_responder(self) -> Responder:
         message = _current_message_or_fail("response")
         if not message.session:

@@ -62,9 +62,11 @@ class Dispatcher:
             except Exception as exc:
                 ctx.fail(message, exc)
                 continue
+            except BaseException:
+                ctx.owe(message)  # SystemExit & co. end the service, which answers the caller
+                raise
             # The handler suspended: let the next message in, and finish this one here.
-            if not message.claimed:
-                ctx.open_requests.add(message)
+            ctx.owe(message)
             self._hand_off()
             try:
                 result = await _resume(coro, trap)

@@ -109,6 +109,10 @@ class Forker(Service):
         self.fork(boom)
 
     @command
+    async def system_exit(self):
+        raise SystemExit(3)
+
+    @command
     async def ping(self):
         return "pong"
 
@@ -329,6 +333,13 @@ async def test_crash_in_a_forked_task_ends_the_service_but_not_the_node(node, ca
     assert any("crashed" in r.getMessage() for r in caplog.records)
     other = await node.newservice(Forker)
     assert await node.call(other, "ping") == "pong"
+
+
+async def test_a_handler_raising_system_exit_ends_the_service_and_answers_its_caller(node):
+    forker = await node.newservice(Forker)
+    with trio.fail_after(5), pytest.raises(ServiceExited, match="SystemExit"):
+        await node.call(forker, "system_exit")
+    assert forker not in node.services()
 
 
 async def test_wait_suspends_until_wakeup(node):
