@@ -66,6 +66,7 @@ class ServiceContext:
         self.names: set[str] = set()
         self.pending: dict[int, Task | None] = {}
         self.open_requests: set[Message] = set()
+        """Calls still owed an answer: handlers that suspended, responders not yet used."""
         self.subscriptions: dict[int, Callable[..., Awaitable[Any]]] = {}
         self.stats = ServiceStats()
         self.exit_reason: str | None = None
@@ -168,9 +169,10 @@ class ServiceContext:
             )
 
     def owe(self, message: Message) -> None:
-        """Keep ``message`` among the calls the service's end answers, unless a responder or a
-        redirect has taken it over; ``answer`` or ``fail`` settles it when the handler ends."""
-        if not message.claimed:
+        """Keep ``message`` among the calls the service's end answers, unless it was sent (no
+        caller) or a responder or a redirect has taken it over; ``answer`` or ``fail`` settles
+        it when the handler ends."""
+        if message.session and not message.claimed:
             self.open_requests.add(message)
 
     def take_responder(self) -> Responder:
@@ -245,7 +247,7 @@ class ServiceContext:
         """Refuse new messages and answer every caller still owed an answer."""
         error = ServiceExited(self.label, reason)
         leftovers = self.mailbox.close(reason)
-        owed = [m for m in self.open_requests if m.session] + [m for m in leftovers if m.session]
+        owed = [*self.open_requests, *(m for m in leftovers if m.session)]
         self.open_requests.clear()
         for message in owed:
             self.node.deliver_answer(message.source, message.session, outcome.Error(error))
