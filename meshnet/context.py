@@ -164,9 +164,7 @@ class ServiceContext:
             return  # a responder or a redirect answers the caller, as after a return
         self.open_requests.discard(message)
         if message.session:
-            self.node.deliver_answer(
-                message.source, message.session, outcome.Error(_call_error(self.label, exc))
-            )
+            self._deliver_error(message, exc)
 
     def owe(self, message: Message) -> None:
         """Keep ``message`` among the calls the service's end answers, unless it was sent (no
@@ -195,10 +193,13 @@ class ServiceContext:
                 logger.error(
                     "%s answered %s with a non-portable value", self.label, message.describe()
                 )
-                result: outcome.Outcome[Any] = outcome.Error(_call_error(self.label, exc))
-                self.node.deliver_answer(message.source, message.session, result)
+                self._deliver_error(message, exc)
                 return
         self.node.deliver_answer(message.source, message.session, outcome.Value(value))
+
+    def _deliver_error(self, message: Message, exc: BaseException) -> None:
+        error = _call_error(self.label, exc)
+        self.node.deliver_answer(message.source, message.session, outcome.Error(error))
 
     # --- tasks ----------------------------------------------------------------------
 
@@ -277,11 +278,7 @@ class Responder:
     def error(self, exc: BaseException) -> None:
         """Answer the caller with a CallError describing ``exc``."""
         self._take()
-        self._ctx.node.deliver_answer(
-            self._message.source,
-            self._message.session,
-            outcome.Error(_call_error(self._ctx.label, exc)),
-        )
+        self._ctx._deliver_error(self._message, exc)
 
     def _take(self) -> None:
         if self.answered:
