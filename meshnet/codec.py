@@ -53,6 +53,11 @@ def roundtrip(value: Any) -> Any:
     return decode(encode(value))
 
 
+def roundtrip_args(args: tuple[Any, ...]) -> tuple[Any, ...]:
+    """``roundtrip`` for a message's arguments, which stay a tuple."""
+    return tuple(roundtrip(args))
+
+
 def _describe(value: Any) -> str:
     text = repr(value)
     return text if len(text) <= 80 else text[:77] + "..."

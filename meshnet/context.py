@@ -83,7 +83,7 @@ class ServiceContext:
         """Run command ``name`` on ``target`` and return its answer."""
         destination = self.node.resolve(target)
         if self.node.strict_codec:
-            args = _portable(args)
+            args = codec.roundtrip_args(args)
         session = self._new_session()
         pending = self.pending
         pending[session] = _RESERVED
@@ -113,7 +113,7 @@ class ServiceContext:
         """Deliver a message that wants no answer."""
         destination = self.node.resolve(target)
         if self.node.strict_codec:
-            args = _portable(args)
+            args = codec.roundtrip_args(args)
         await destination.mailbox.put(Message(kind, self.address, 0, name, args))
 
     async def redirect(self, target: int | str, name: str, args: tuple[Any, ...]) -> None:
@@ -121,7 +121,7 @@ class ServiceContext:
         message = _current_message_or_fail("redirect")
         destination = self.node.resolve(target)
         if self.node.strict_codec:
-            args = _portable(args)
+            args = codec.roundtrip_args(args)
         forwarded = Message(message.kind, message.source, message.session, name, args)
         await destination.mailbox.put(forwarded)
         message.claimed = True
@@ -297,10 +297,6 @@ def _call_error(label: str, exc: BaseException) -> CallError:
     if isinstance(exc, CallError) and exc.target == label:
         return exc
     return CallError(label, type(exc).__name__, str(exc))
-
-
-def _portable(args: tuple[Any, ...]) -> tuple[Any, ...]:
-    return tuple(codec.roundtrip(list(args)))
 
 
 async def _run_forked(

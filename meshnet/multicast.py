@@ -63,7 +63,7 @@ class MulticastHub:
         the publisher wait, a full 'reject' mailbox misses this publication (logged).
         """
         if self._node.strict_codec:
-            args = tuple(codec.roundtrip(list(args)))
+            args = codec.roundtrip_args(args)
         delivered = 0
         for address in list(self._subscribers(channel)):
             ctx = self._node.context_of(address)
