@@ -56,7 +56,7 @@ class Address(int):
         return self & MAX_LOCAL
 
     def __str__(self) -> str:
-        return f":{int(self):08x}"
+        return format_address(self)
 
     def __repr__(self) -> str:
         return f"Address({self})"

@@ -12,6 +12,7 @@ import trio
 from trio.lowlevel import Abort, Task, current_task, reschedule, wait_task_rescheduled
 
 from meshnet import codec
+from meshnet.address import format_address
 from meshnet.errors import CallError, CallTimeout, ResponseError, ServiceExited
 from meshnet.mailbox import Mailbox
 from meshnet.message import REQUEST, Message
@@ -56,7 +57,7 @@ class ServiceContext:
         cls = type(instance)
         self.node = node
         self.address = address
-        self.label = f":{address:08x}"
+        self.label = format_address(address)
         self.instance = instance
         self.mailbox = Mailbox(
             self.label, cls.mailbox_size, cls.mailbox_policy, cls.mailbox_warning

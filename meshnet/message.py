@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from meshnet.address import format_address
+
 REQUEST = "request"
 """A command call or send: ``name`` is the command, ``args`` its arguments."""
 CLIENT = "client"
@@ -33,4 +35,4 @@ class Message:
     def describe(self) -> str:
         """Short text naming the message, for log lines."""
         what = self.name if self.kind == REQUEST else self.kind
-        return f"{what!r} from :{self.source:08x} session {self.session}"
+        return f"{what!r} from {format_address(self.source)} session {self.session}"

@@ -7,7 +7,8 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from meshnet import codec
-from meshnet.errors import CallError, MeshnetError
+from meshnet.address import format_address
+from meshnet.errors import CallError, MeshnetError, NoSuchService
 from meshnet.message import MULTICAST, Message
 
 if TYPE_CHECKING:
@@ -69,7 +70,7 @@ class MulticastHub:
             ctx = self._node.context_of(address)
             try:
                 if ctx is None:
-                    raise CallError(f":{address:08x}", "NoSuchService", "subscriber vanished")
+                    raise NoSuchService(format_address(address), "subscriber vanished")
                 await ctx.mailbox.put(Message(MULTICAST, source.address, 0, None, (channel, args)))
             except CallError as exc:
                 self.undelivered += 1
