@@ -398,10 +398,14 @@ def _require_uint(name: str, value: Any, maximum: int, error: type[ProtoError]) 
 
 
 def _encode(packet: list[Any], context: str) -> bytes:
+    """Encode a packet, refusing what ``_decode`` would refuse as longer than one packet."""
     try:
-        return cbor2.dumps(packet)
+        data = cbor2.dumps(packet)
     except (cbor2.CBOREncodeError, RecursionError) as exc:
         raise ProtoError(f"{context}: cannot encode as CBOR: {exc}") from exc
+    if len(data) > MAX_PAYLOAD:
+        raise ProtoError(f"{context}: {len(data)} bytes is more than one packet ({MAX_PAYLOAD})")
+    return data
 
 
 def _decode(packet: bytes, kind: str, shape: tuple[str, ...]) -> list[Any]:

@@ -20,6 +20,7 @@ proto.message(5, "slow", SLOW, target=".auth", rule="pass", reply={"tag": int})
 proto.message(6, "missing", target=".nobody", rule="pass")
 proto.message(7, "whoami", target=".agent", rule="auth", reply={"user": str})
 proto.message(8, "shout", {"text": str}, target=".agent", rule="auth")
+proto.message(9, "big", {"size": int}, target=".auth", rule="pass", reply={"text": str})
 proto.message(100, "notice", {"text": str})
 
 
@@ -85,6 +86,10 @@ class Auth(Backend):
     async def slow(self, client: Client, body: dict) -> dict:
         await trio.sleep(body["delay"])
         return {"tag": body["tag"]}
+
+    @handles("big")
+    async def big(self, client: Client, body: dict) -> dict:
+        return {"text": "x" * body["size"]}
 
     @command
     async def wait_event(self, kind: str, count: int = 1) -> list[list]:

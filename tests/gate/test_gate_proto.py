@@ -343,6 +343,14 @@ def test_packet_longer_than_one_frame_is_malformed(proto):
         proto.decode_request(packet(100, 0, body))
 
 
+@pytest.mark.parametrize("encode", ["request", "push"])
+def test_encoding_a_packet_longer_than_one_frame_raises_proto_error(proto, encode):
+    body = {"motd": "x" * 65535}
+    encoder = {"request": proto.encode_request, "push": proto.encode_push}[encode]
+    with pytest.raises(ProtoError, match=f"welcome {encode}: 655.. bytes is more than one packet"):
+        encoder("welcome", body)
+
+
 def test_strict_protocol_refuses_to_encode_an_invalid_request(proto):
     with pytest.raises(FieldTypeError, match="signin request: field 'user'"):
         proto.encode_request("signin", {"user": b"ann", "password": "pw"})

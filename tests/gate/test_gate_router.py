@@ -79,6 +79,17 @@ async def test_client_error_text_and_internal_errors(node, kind, caplog):
     assert all(r.address != "-" for r in logged)  # logged inside the backend service
 
 
+async def test_a_reply_too_large_for_one_packet_is_an_internal_error(node, kind, caplog):
+    router, port, *_ = await start_game(node, kind)
+    async with connect(kind, port) as connection:
+        player = Player(connection)
+        assert (await player.ask("big", {"size": 60_000})).body == {"text": "x" * 60_000}
+        assert (await player.ask("big", {"size": 70_000})).error == "internal error"
+        assert (await player.ask("signin", {"user": "kim"})).ok  # the connection stays
+    logged = [r for r in caplog.records if r.name == "meshnet.gate.backend" and r.exc_info]
+    assert "more than one packet" in str(logged[0].exc_info[1])
+
+
 async def test_a_backend_that_is_not_there_is_unavailable(node, kind):
     router, port, *_ = await start_game(node, kind)
     async with connect(kind, port) as connection:
