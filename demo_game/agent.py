@@ -147,7 +147,12 @@ class Agent(Backend):
         self._check_links()
 
     def _check_links(self) -> None:
-        """Count down to retirement while no link is connected; stop when one is."""
+        """Count down to retirement while no link is connected; stop when one is.
+
+        Once retiring, the countdown's task is the retirement itself: a link that
+        reconnects meanwhile must not cancel it halfway (the agent would never exit)."""
+        if self.retiring:
+            return
         if any(link.connected for link in self.links.values()):
             self._stop_countdown()
         elif self._countdown is None:

@@ -8,8 +8,12 @@ import pytest
 import trio
 from demo_setup import HOST, WAIT, agent_gone, agent_of, start_demo
 
+from demo_game.agent import Agent
 from demo_game.connection import HubClient, open_hub
+from demo_game.names import MANAGER
+from meshnet import Service, command
 from meshnet.address import Address, format_address
+from meshnet.gate import Client
 from meshnet.login.client import login
 from meshnet.login.gateclient import HandshakeRefused, connect_gate
 
@@ -147,3 +151,43 @@ async def test_a_new_login_kicks_the_previous_one_and_keeps_the_agent(node, tmp_
     with pytest.raises(HandshakeRefused):
         await old.reconnect()
     await new.aclose()
+
+
+class ReconnectingMsgServer(Service):
+    """Stands in for the msgserver: while it logs a retiring agent's login out, the user's
+    client shakes hands again, so the agent hears ``link_connected`` mid-retirement."""
+
+    @command
+    async def logout(self, uid: str, subid: int) -> None:
+        link = Client(self.address, subid, uid).to_message()
+        await self.send(AGENTS[uid], "link_connected", link, True)
+        await self.sleep(0.1)  # the agent takes the message before this call returns
+
+
+class RetireRecorder(Service):
+    """Stands in for the manager."""
+
+    async def init(self) -> None:
+        self.register(MANAGER)
+
+    @command
+    async def retire(self, user: str, agent: int) -> None:
+        RETIRED.append(user)
+
+
+AGENTS: dict[str, int] = {}
+"""User -> agent, for ``ReconnectingMsgServer``."""
+RETIRED: list[str] = []
+"""The users ``RetireRecorder`` was told about."""
+
+
+async def test_a_reconnect_during_retirement_does_not_stop_the_agent_leaving(node):
+    RETIRED.clear()
+    msgserver = await node.newservice(ReconnectingMsgServer)
+    await node.newservice(RetireRecorder)
+    agent = AGENTS["alice"] = await node.newservice(Agent, "alice", 0.0)
+    await node.call(agent, "attach", Client(msgserver, 1, "alice").to_message(), True)
+    with trio.fail_after(WAIT):
+        while agent in node.services():
+            await trio.sleep(0.02)
+    assert RETIRED == ["alice"]
