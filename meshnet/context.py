@@ -34,6 +34,9 @@ current_message: contextvars.ContextVar[Message | None] = contextvars.ContextVar
 )
 """The message whose handler is running in this task (None in forked tasks)."""
 
+USE_NODE_DEFAULT: Any = object()
+"""Timeout marker: use the node's configured ``call_timeout``."""
+
 _RESERVED = None
 """Marks a session whose caller has not parked yet: an early answer is kept, not lost."""
 _ABSENT = object()
@@ -81,7 +84,10 @@ class ServiceContext:
     async def call(
         self, target: int | str, name: str, args: tuple[Any, ...], timeout: float | None
     ) -> Any:
-        """Run command ``name`` on ``target`` and return its answer."""
+        """Run command ``name`` on ``target`` and return its answer (``timeout`` may be
+        ``USE_NODE_DEFAULT``)."""
+        if timeout is USE_NODE_DEFAULT:
+            timeout = self.node.call_timeout
         destination = self.node.resolve(target)
         if self.node.strict_codec:
             args = codec.roundtrip_args(args)

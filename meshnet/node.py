@@ -12,14 +12,14 @@ import outcome
 import trio
 
 from meshnet.address import MAX_LOCAL, Address, format_address
-from meshnet.context import ServiceContext, current_service
+from meshnet.context import USE_NODE_DEFAULT, ServiceContext, current_service
 from meshnet.dispatch import Dispatcher
 from meshnet.errors import NoSuchService, ServiceNameError, ServiceStartError
 from meshnet.loader import load_service_class, service_key
 from meshnet.log import current_address, install_record_factory
 from meshnet.message import REQUEST, TEXT
 from meshnet.multicast import MulticastHub
-from meshnet.service import USE_NODE_DEFAULT, Service
+from meshnet.service import Service
 from meshnet.supervision import RestartPolicy
 
 logger = logging.getLogger(__name__)
@@ -151,7 +151,7 @@ class Node:
         self, target: int | str, name: str, *args: Any, timeout: float | None = USE_NODE_DEFAULT
     ) -> Any:
         """Call a command from outside any service (or as the current service)."""
-        return await self._caller().call(target, name, args, self._timeout(timeout))
+        return await self._caller().call(target, name, args, timeout)
 
     async def send(self, target: int | str, name: str, *args: Any) -> None:
         """Send a command that wants no answer."""
@@ -326,9 +326,6 @@ class Node:
 
     def _caller(self) -> ServiceContext:
         return current_service.get() or self._system
-
-    def _timeout(self, timeout: float | None) -> float | None:
-        return self.call_timeout if timeout is USE_NODE_DEFAULT else timeout
 
 
 class _System(Service):

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, NoReturn, TypeVar
 import trio
 
 from meshnet.address import Address
+from meshnet.context import USE_NODE_DEFAULT
 from meshnet.mailbox import Policy
 from meshnet.message import REQUEST, TEXT
 
@@ -18,9 +19,6 @@ if TYPE_CHECKING:
     from meshnet.supervision import RestartPolicy
 
 F = TypeVar("F", bound=Callable[..., Awaitable[Any]])
-
-USE_NODE_DEFAULT: Any = object()
-"""Timeout marker: use the node's configured ``call_timeout``."""
 
 
 def command(function: F) -> F:
@@ -90,8 +88,6 @@ class Service:
         Raises ``CallError`` (or a subclass: ``NoSuchService``, ``ServiceExited``,
         ``CallTimeout``, ``Busy``) when no answer value comes back.
         """
-        if timeout is USE_NODE_DEFAULT:
-            timeout = self._ctx.node.call_timeout
         return await self._ctx.call(target, name, args, timeout)
 
     async def send(self, target: int | str, name: str, *args: Any) -> None:
