@@ -1,18 +1,12 @@
 """Unsent data: warnings at 1, 2, 4, ... MiB, a warning of 0 once drained, and the hard
 limit that closes a connection whose client does not read."""
 
-import pytest
 import trio
 from gate_helpers import Manual, connect, start_gate, wait_for
 
 from meshnet.gate import connections
 
 CHUNK = b"x" * 60_000
-
-
-@pytest.fixture(params=["tcp", "ws"])
-def kind(request):
-    return request.param
 
 
 async def test_a_client_that_never_reads_is_warned_about_then_closed(node, kind):

@@ -16,11 +16,6 @@ from meshnet.gate import connections
 from meshnet.gate.framing import pack
 
 
-@pytest.fixture(params=["tcp", "ws"])
-def kind(request):
-    return request.param
-
-
 @asynccontextmanager
 async def well_behaved(kind: str, port: int) -> AsyncIterator[None]:
     """A signed-in client asking and checking answers for as long as the block runs."""

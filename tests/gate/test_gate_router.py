@@ -13,11 +13,6 @@ from meshnet.gate import BackendError, Client, ClientError, connections, handles
 from meshnet.gate.backend import Backend
 
 
-@pytest.fixture(params=["tcp", "ws"])
-def kind(request):
-    return request.param
-
-
 async def signed_in(player: Player, user: str = "alice") -> None:
     reply = await player.ask("signin", {"user": user})
     assert reply.ok and reply.body == {"ok": True}

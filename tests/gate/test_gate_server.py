@@ -20,11 +20,6 @@ from meshnet.gate import GateServer, connections
 from meshnet.gate.framing import MAX_PAYLOAD, pack
 
 
-@pytest.fixture(params=["tcp", "ws"])
-def kind(request):
-    return request.param
-
-
 async def test_open_on_port_0_reports_the_bound_port(node, kind):
     gate = await node.newservice(Recorder)
     ports = await node.call(gate, "open", listen_conf(kind))
