@@ -138,17 +138,21 @@ def build_token(user: bytes, server: bytes, password: bytes) -> bytes:
 
 
 def parse_token(token: bytes) -> Token:
-    """Decode a token as skynet's example auth handler does (Lua ``([^@]+)@([^:]+):(.+)``)."""
+    """Decode a token as skynet's example auth handler does (Lua ``([^@]+)@([^:]+):(.+)``).
+
+    The error never quotes the token or its password field: servers log it.
+    """
     match = _TOKEN.search(token)
     if match is None:
         raise MalformedToken(
-            f"token {token!r} does not match base64(user)@base64(server):base64(password)"
+            f"token of {len(token)} bytes does not match "
+            "base64(user)@base64(server):base64(password)"
         )
     user, server, password = match.groups()
     return Token(
         user=_decode_field(user, "token user", MalformedToken),
         server=_decode_field(server, "token server", MalformedToken),
-        password=_decode_field(password, "token password", MalformedToken),
+        password=_decode_field(password, "token password", MalformedToken, quote=False),
     )
 
 
@@ -285,11 +289,14 @@ _SESSION = struct.Struct(">I")
 _OK_SESSION = struct.Struct(">BI")
 
 
-def _decode_field(text: bytes, what: str, error: type[LoginProtocolError]) -> bytes:
+def _decode_field(
+    text: bytes, what: str, error: type[LoginProtocolError], *, quote: bool = True
+) -> bytes:
     try:
         return base64decode(text)
     except CryptError as exc:
-        raise error(f"{what} {text!r} is not valid base64 ({exc})") from exc
+        shown = f" {text!r}" if quote else ""
+        raise error(f"{what}{shown} is not valid base64 ({exc})") from exc
 
 
 def _parse_index(text: bytes) -> int:

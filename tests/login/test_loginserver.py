@@ -269,6 +269,26 @@ async def test_a_misbehaving_client_gets_its_status_and_disturbs_no_one(
     assert any(_matches(logged, record.getMessage()) for record in login_logs.records)
 
 
+@pytest.mark.parametrize(
+    "token, logged",
+    [
+        (b"YWxpY2U=c2FtcGxl:aHVudGVyMg==", "does not match"),
+        (b"YWxpY2U=@c2FtcGxl:hunter2", "token password is not valid base64"),
+    ],
+    ids=["without-at", "password-not-base64"],
+)
+async def test_a_malformed_token_is_refused_without_logging_its_password(
+    node, login_logs, token, logged
+):
+    port = await start(node)
+    async with await RawClient.connect(port) as client:
+        await token_with(token_line(token))(client, lambda: good_login(port))
+        assert await client.receive_line() == BAD_REQUEST
+    messages = "\n".join(record.getMessage() for record in login_logs.records)
+    assert logged in messages
+    assert "hunter2" not in messages and "aHVudGVyMg" not in messages
+
+
 def _matches(pattern: str, message: str) -> bool:
     return all(part in message for part in pattern.split("|"))
 
