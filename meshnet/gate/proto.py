@@ -152,8 +152,7 @@ class Protocol:
             raise ProtoDeclarationError(f"a struct name must be a non-empty str: {name!r}")
         if name in _RESERVED_TYPE_NAMES or name in self._structs:
             raise ProtoDeclarationError(f"struct name {name!r} is already taken")
-        struct = Struct(name, parse_fields(f"struct {name!r}", fields, self._structs.values()))
-        _check_nesting(f"struct {name!r}", struct)
+        struct = self._struct(f"struct {name!r}", name, fields)
         self._structs[name] = struct
         return struct
 
@@ -182,12 +181,8 @@ class Protocol:
                 f"ids {self._by_name[name].id} and {msg_id}"
             )
         owner = f"message {name!r}"
-        body = Struct(None, parse_fields(owner, fields, self._structs.values()))
-        _check_nesting(owner, body)
-        reply_body = None
-        if reply is not None:
-            reply_body = Struct(None, parse_fields(f"{owner} reply", reply, self._structs.values()))
-            _check_nesting(f"{owner} reply", reply_body)
+        body = self._struct(owner, None, fields)
+        reply_body = None if reply is None else self._struct(f"{owner} reply", None, reply)
         message = Message(msg_id, name, body, target, _parse_rule(owner, rule, target), reply_body)
         self._by_id[msg_id] = message
         self._by_name[name] = message
@@ -306,6 +301,15 @@ class Protocol:
 
     # -- helpers ------------------------------------------------------------------------
 
+    def _struct(self, owner: str, name: str | None, fields: Mapping[str, Any] | None) -> Struct:
+        """A struct, body or reply declared by ``owner``, on the structs declared so far."""
+        struct = Struct(name, parse_fields(owner, fields, self._structs.values()))
+        if struct.depth > MAX_NESTING:
+            raise ProtoDeclarationError(
+                f"{owner}: fields nest {struct.depth} levels deep; the wire allows {MAX_NESTING}"
+            )
+        return struct
+
     def _received(self, msg_id: int, session: int) -> Message:
         message = self._by_id.get(msg_id)
         if message is None:
@@ -367,13 +371,6 @@ def _parse_rule(owner: str, rule: Rule | str | None, target: str | None) -> Rule
     if target is None:
         raise ProtoDeclarationError(f"{owner}: rule {parsed.value!r} needs a target service")
     return parsed
-
-
-def _check_nesting(owner: str, struct: Struct) -> None:
-    if struct.depth > MAX_NESTING:
-        raise ProtoDeclarationError(
-            f"{owner}: fields nest {struct.depth} levels deep; the wire allows {MAX_NESTING}"
-        )
 
 
 def _validate(
