@@ -7,7 +7,6 @@ came before it.
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -18,12 +17,10 @@ import trio_websocket
 
 from demo_game.proto import proto, unpack_packets
 from meshnet.errors import MeshnetError
-from meshnet.gate.framing import Splitter, pack
+from meshnet.gate.framing import pack
 from meshnet.gate.proto import Reply
-from meshnet.login.gateclient import GateConnection
+from meshnet.login.gateclient import GateConnection, PacketReader
 from meshnet.login.wire import LoginProtocolError
-
-RECEIVE_SIZE = 65536
 
 
 class ConnectionLost(MeshnetError):
@@ -124,8 +121,7 @@ class SecureClient:
 class _TcpLink:
     def __init__(self, stream: trio.SocketStream) -> None:
         self._stream = stream
-        self._splitter = Splitter()
-        self._packets: deque[bytes] = deque()
+        self._packets = PacketReader(stream)
 
     async def send(self, packet: bytes) -> None:
         try:
@@ -134,15 +130,7 @@ class _TcpLink:
             raise ConnectionLost(f"the hub closed the connection: {exc}") from None
 
     async def receive(self) -> bytes | None:
-        while not self._packets:
-            try:
-                data = await self._stream.receive_some(RECEIVE_SIZE)
-            except trio.BrokenResourceError:
-                return None
-            if not data:
-                return None
-            self._packets.extend(self._splitter.feed(data))
-        return self._packets.popleft()
+        return await self._packets.receive()
 
 
 class _WsLink:

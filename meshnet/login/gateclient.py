@@ -70,7 +70,7 @@ class GateConnection:
         self.status = b""
         """The handshake reply (``200 OK``)."""
         self._stream = stream
-        self._packets = _PacketReader(stream)
+        self._packets = PacketReader(stream)
 
     async def __aenter__(self) -> GateConnection:
         return self
@@ -85,7 +85,7 @@ class GateConnection:
     async def receive_response(self) -> Response:
         """The next response, in the order the server sends them (not always request order:
         the msgserver runs requests concurrently)."""
-        return unpack_response(await self._packets.receive())
+        return unpack_response(await self._receive())
 
     async def request(self, content: bytes, session: int) -> Response:
         """Send one request and wait for its response (nothing else may be outstanding)."""
@@ -109,28 +109,35 @@ class GateConnection:
         result = self.result
         packet = build_handshake(result.uid, result.server, result.subid, self.index, result.secret)
         await self._stream.send_all(pack(packet))
-        self.status = await self._packets.receive()
+        self.status = await self._receive()
         code, _ = parse_status(self.status)
         if code != 200:
             raise HandshakeRefused(code, self.status)
 
+    async def _receive(self) -> bytes:
+        packet = await self._packets.receive()
+        if packet is None:
+            raise GateClosed("the msgserver closed (or reset) the connection")
+        return packet
 
-class _PacketReader:
-    """The 2-byte-framed packets arriving on a stream, one at a time."""
+
+class PacketReader:
+    """The 2-byte-framed packets arriving on a stream (from any gate), one at a time."""
 
     def __init__(self, stream: trio.abc.ReceiveStream) -> None:
         self._stream = stream
         self._splitter = Splitter()
         self._packets: deque[bytes] = deque()
 
-    async def receive(self) -> bytes:
+    async def receive(self) -> bytes | None:
+        """The next packet; None once the peer closed or reset the connection."""
         while not self._packets:
             try:
                 data = await self._stream.receive_some(RECEIVE_SIZE)
-            except trio.BrokenResourceError as exc:
-                raise GateClosed(f"the msgserver reset the connection: {exc}") from exc
+            except trio.BrokenResourceError:
+                return None
             if not data:
-                raise GateClosed("the msgserver closed the connection")
+                return None
             # Splitter's default limit is the 2-byte maximum, so no length is too large.
             self._packets.extend(self._splitter.feed(data))
         return self._packets.popleft()

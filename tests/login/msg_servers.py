@@ -12,9 +12,15 @@ import trio.testing
 from login_servers import HOST
 
 from meshnet import command
-from meshnet.gate.framing import Splitter, pack
+from meshnet.gate.framing import pack
 from meshnet.login.client import LoginResult, login
-from meshnet.login.gateclient import GateClosed, GateConnection, HandshakeRefused, connect_gate
+from meshnet.login.gateclient import (
+    GateClosed,
+    GateConnection,
+    HandshakeRefused,
+    PacketReader,
+    connect_gate,
+)
 from meshnet.login.msgserver import MsgServer
 from meshnet.login.wire import USER_NOT_FOUND, Response
 
@@ -142,8 +148,7 @@ class RawGate:
 
     def __init__(self, stream: trio.SocketStream) -> None:
         self.stream = stream
-        self.splitter = Splitter()
-        self.packets: list[bytes] = []
+        self.packets = PacketReader(stream)
 
     @classmethod
     async def connect(cls, port: int) -> RawGate:
@@ -161,15 +166,7 @@ class RawGate:
     async def receive(self) -> bytes | None:
         """The next packet, or None once the server closed."""
         with trio.fail_after(5):
-            while not self.packets:
-                try:
-                    data = await self.stream.receive_some(65536)
-                except trio.BrokenResourceError:
-                    return None
-                if not data:
-                    return None
-                self.packets.extend(self.splitter.feed(data))
-        return self.packets.pop(0)
+            return await self.packets.receive()
 
     async def rest(self) -> list[bytes]:
         """Every packet until the server closes."""
