@@ -61,10 +61,13 @@ class Connection:
         gate: int,
         peer: str,
         transport: Transport,
+        nursery: trio.Nursery,
         *,
         max_unsent: int,
         notify: Notify,
     ) -> None:
+        """``nursery`` is the gate's, for the write loop if one is needed; the loop runs in
+        the context of the task that makes the connection."""
         self.fd = fd
         self.gate = gate
         """Address of the gate service that owns the connection."""
@@ -89,8 +92,8 @@ class Connection:
         """The unsent size at which to warn or close next: min(_warn_at, max_unsent)."""
         self._writer: ParkingLot | None = None
         """Where the write loop waits for data; None until the loop is started."""
-        self._nursery: trio.Nursery | None = None
-        self._context: contextvars.Context | None = None
+        self._nursery = nursery
+        self._context = contextvars.copy_context()
         self._flushed = trio.Event()
         self._read_scope = trio.CancelScope()
         self._write_scope = trio.CancelScope()
@@ -153,18 +156,13 @@ class Connection:
         """Let the connection's packets in (skynet's ``openclient``)."""
         self._opened.set()
 
-    async def serve(self, nursery: trio.Nursery, deliver: Deliver, heartbeat: float | None) -> None:
+    async def serve(self, deliver: Deliver, heartbeat: float | None) -> None:
         """Run the connection until it ends: once opened, hand each read's packets to
         ``deliver`` until the client leaves or ``close`` is called; then send what is
-        buffered (for up to ``CLOSE_TIMEOUT``). ``nursery`` holds the write loop, if one is
-        needed. ``aclose`` must follow.
+        buffered (for up to ``CLOSE_TIMEOUT``). ``aclose`` must follow.
 
         Failures end up in ``error``; only cancellation propagates.
         """
-        self._nursery = nursery
-        self._context = contextvars.copy_context()
-        if self._buffer:  # written to before it was served
-            self._wake_writer()
         with self._read_scope:
             try:
                 await self._opened.wait()
@@ -222,7 +220,7 @@ class Connection:
     def _wake_writer(self) -> None:
         if self._writer is not None:
             self._writer.unpark()
-        elif self._nursery is not None and self._context is not None:
+        else:
             self._writer = ParkingLot()
             # Any service's write may get here: start the loop in the gate's context, not
             # in the writer's (log records, current service).

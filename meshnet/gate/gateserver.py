@@ -264,10 +264,11 @@ class GateServer(Service):
                         self.address,
                         peer,
                         transport,
+                        nursery,
                         max_unsent=conf.max_unsent,
                         notify=self._notify_warning,
                     )
-                    await self._run(connection, nursery, conf.heartbeat)
+                    await self._run(connection, conf.heartbeat)
                 nursery.cancel_scope.cancel()
             return connection
         except Exception:
@@ -275,9 +276,7 @@ class GateServer(Service):
             await trio.aclose_forcefully(stream)
             return None
 
-    async def _run(
-        self, connection: Connection, nursery: trio.Nursery, heartbeat: float | None
-    ) -> None:
+    async def _run(self, connection: Connection, heartbeat: float | None) -> None:
         registry = self.connections
         registry.add(connection)
         try:
@@ -285,7 +284,7 @@ class GateServer(Service):
                 logger.debug("connection %d from %s", connection.fd, connection.peer)
                 if not await self._hook(self.connect, connection.fd, connection.peer):
                     connection.close("internal error")
-                await connection.serve(nursery, self._deliver, heartbeat)
+                await connection.serve(self._deliver, heartbeat)
             finally:
                 registry.remove(connection)
             if connection.error is not None:
