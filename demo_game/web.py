@@ -25,7 +25,7 @@ from demo_game.http import (
 )
 from demo_game.proto import proto
 from meshnet import Service, command
-from meshnet.net import peer_name, serve_tcp
+from meshnet.net import close_gracefully, peer_name, serve_tcp
 
 logger = logging.getLogger(__name__)
 
@@ -61,6 +61,7 @@ class WebServer(Service):
             logger.info("%s: %s", peer_name(stream), exc)
             reply = error_response(exc)
         await stream.send_all(reply)
+        await close_gracefully(stream)  # not over unread input: a reset could lose the reply
 
     async def _resource(self, path: str) -> tuple[bytes, str]:
         if path in ("/", "/index.html"):
