@@ -37,6 +37,9 @@ current_message: contextvars.ContextVar[Message | None] = contextvars.ContextVar
 USE_NODE_DEFAULT: Any = object()
 """Timeout marker: use the node's configured ``call_timeout``."""
 
+MAX_SESSION = 0x7FFFFFFF
+"""Largest session id; the ids of a service's calls wrap around to 1 after it."""
+
 _RESERVED = None
 """Marks a session whose caller has not parked yet: an early answer is kept, not lost."""
 _ABSENT = object()
@@ -146,11 +149,14 @@ class ServiceContext:
             reschedule(entry, result)
 
     def _new_session(self) -> int:
-        session = self._last_session + 1
-        if session > 0x7FFFFFFF:
-            session = 1
-        self._last_session = session
-        return session
+        """The next session id after the last one, wrapping to 1 after ``MAX_SESSION``,
+        skipping any that an outstanding call still holds."""
+        session = self._last_session
+        while True:
+            session = session + 1 if session < MAX_SESSION else 1
+            if session not in self.pending:
+                self._last_session = session
+                return session
 
     # --- answering ------------------------------------------------------------------
 

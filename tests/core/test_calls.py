@@ -163,6 +163,27 @@ async def test_a_responder_still_answers_after_its_handler_raised(node):
     assert results == ["done"]
 
 
+async def test_session_ids_wrap_around_without_reusing_an_outstanding_one(node):
+    deferred = await node.newservice(Deferred)
+    store = await node.newservice(Store)
+    caller = node.context_of(node.services()[0])
+    caller._last_session = 0  # the next call takes session 1
+    results = []
+    with trio.fail_after(5):
+        async with trio.open_nursery() as nursery:
+
+            async def ask():
+                results.append(await node.call(deferred, "ask"))
+
+            nursery.start_soon(ask)
+            await trio.testing.wait_all_tasks_blocked()
+            assert list(caller.pending) == [1]
+            caller._last_session = 0x7FFFFFFF  # the session counter wraps on the next call
+            await node.call(store, "set", "k", "v")
+            assert await node.call(deferred, "release", "done") == 1
+    assert results == ["done"]
+
+
 async def test_second_answer_of_a_responder_raises_and_the_first_stands(node):
     deferred = await node.newservice(Deferred)
     assert await node.call(deferred, "answer_twice") == 1
