@@ -12,12 +12,14 @@ reconnect with the next index succeeds, so it waits for its user exactly as for 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from dataclasses import dataclass
 from typing import Any
 
 from demo_game.names import AGENT, LOGIN, MANAGER, MSGSERVER
 from demo_game.proto import pack_packets, proto
+from meshnet import CallError
 from meshnet.gate import Client
 from meshnet.gate.proto import ProtoError
 from meshnet.login.msgserver import MsgServer
@@ -69,7 +71,8 @@ class DemoMsgServer(MsgServer):
         """Called by the login server: the user is logging in again."""
         player = self.players.get(uid)
         if player is not None and player.username == self.username(uid, subid):
-            await self.send(player.agent, "detach", player.link)
+            with contextlib.suppress(CallError):  # an agent that died has no link to drop
+                await self.send(player.agent, "detach", player.link)
         await self.logout_handler(uid, subid)
 
     async def disconnect_handler(self, username: bytes) -> None:

@@ -9,7 +9,7 @@ import trio
 from demo_setup import HOST, WAIT, agent_gone, agent_of, start_demo
 
 from demo_game.agent import Agent
-from demo_game.connection import HubClient, open_hub
+from demo_game.connection import HubClient, SecureClient, open_hub
 from demo_game.names import MANAGER
 from meshnet import Service, command
 from meshnet.address import Address, format_address
@@ -191,3 +191,13 @@ async def test_a_reconnect_during_retirement_does_not_stop_the_agent_leaving(nod
         while agent in node.services():
             await trio.sleep(0.02)
     assert RETIRED == ["alice"]
+
+
+async def test_a_user_whose_agent_died_can_log_in_again_through_the_login_server(node, tmp_path):
+    demo, log_in = await secure_demo(node, tmp_path, reconnect_window=60.0)
+    await log_in()
+    agent = await agent_of(node, "alice")
+    await node.kill(agent)  # it leaves without logging its msgserver login out
+    async with await connect_gate(HOST, demo.msgserver, await log_in(), 1) as connection:
+        assert (await SecureClient(connection).request("login")).ok
+    assert await agent_of(node, "alice") not in (None, agent)
