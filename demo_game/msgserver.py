@@ -13,7 +13,6 @@ reconnect with the next index succeeds, so it waits for its user exactly as for 
 from __future__ import annotations
 
 import contextlib
-import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,8 +22,6 @@ from meshnet import CallError
 from meshnet.gate import Client
 from meshnet.gate.proto import ProtoError
 from meshnet.login.msgserver import MsgServer
-
-logger = logging.getLogger(__name__)
 
 NOT_HERE = "sign up and sign in through the login server"
 
