@@ -1,5 +1,7 @@
 """Calls, sends, answers and errors between services."""
 
+from contextlib import asynccontextmanager
+
 import pytest
 import trio
 
@@ -133,33 +135,35 @@ async def test_call_to_unknown_name_fails_at_once(node):
         await node.call(".missing", "get", "k")
 
 
+@asynccontextmanager
+async def calls_in_flight(node, target, name, count=1):
+    """Start ``count`` calls and run the block while they wait; they finish by its end.
+
+    Yields the list their answers are appended to."""
+    results = []
+
+    async def call():
+        results.append(await node.call(target, name))
+
+    with trio.fail_after(5):
+        async with trio.open_nursery() as nursery:
+            for _ in range(count):
+                nursery.start_soon(call)
+            await trio.testing.wait_all_tasks_blocked()
+            yield results
+
+
 async def test_deferred_responder_answers_later(node):
     deferred = await node.newservice(Deferred)
-    async with trio.open_nursery() as nursery:
-        results = []
-
-        async def ask():
-            results.append(await node.call(deferred, "ask"))
-
-        nursery.start_soon(ask)
-        nursery.start_soon(ask)
-        await trio.testing.wait_all_tasks_blocked()
+    async with calls_in_flight(node, deferred, "ask", 2) as results:
         assert await node.call(deferred, "release", "done") == 2
     assert results == ["done", "done"]
 
 
 async def test_a_responder_still_answers_after_its_handler_raised(node):
     deferred = await node.newservice(Deferred)
-    results = []
-    with trio.fail_after(5):
-        async with trio.open_nursery() as nursery:
-
-            async def ask():
-                results.append(await node.call(deferred, "ask_then_fail"))
-
-            nursery.start_soon(ask)
-            await trio.testing.wait_all_tasks_blocked()
-            assert await node.call(deferred, "release", "done") == 1
+    async with calls_in_flight(node, deferred, "ask_then_fail") as results:
+        assert await node.call(deferred, "release", "done") == 1
     assert results == ["done"]
 
 
@@ -168,19 +172,11 @@ async def test_session_ids_wrap_around_without_reusing_an_outstanding_one(node):
     store = await node.newservice(Store)
     caller = node.context_of(node.services()[0])
     caller._last_session = 0  # the next call takes session 1
-    results = []
-    with trio.fail_after(5):
-        async with trio.open_nursery() as nursery:
-
-            async def ask():
-                results.append(await node.call(deferred, "ask"))
-
-            nursery.start_soon(ask)
-            await trio.testing.wait_all_tasks_blocked()
-            assert list(caller.pending) == [1]
-            caller._last_session = 0x7FFFFFFF  # the session counter wraps on the next call
-            await node.call(store, "set", "k", "v")
-            assert await node.call(deferred, "release", "done") == 1
+    async with calls_in_flight(node, deferred, "ask") as results:
+        assert list(caller.pending) == [1]
+        caller._last_session = 0x7FFFFFFF  # the session counter wraps on the next call
+        await node.call(store, "set", "k", "v")
+        assert await node.call(deferred, "release", "done") == 1
     assert results == ["done"]
 
 
