@@ -357,19 +357,11 @@ def test_responses_survive_any_chunking(drawn, data):
     assert feed_in_chunks(ResponseDecoder(), stream, cuts) == expected
 
 
-@given(st.binary(max_size=300), st.data())
-def test_garbage_requests_decode_or_raise_our_error(garbage, data):
+@pytest.mark.parametrize("decoder", [RequestDecoder, ResponseDecoder])
+@given(garbage=st.binary(max_size=300), data=st.data())
+def test_garbage_decodes_or_raises_our_error(decoder, garbage, data):
     cuts = data.draw(st.lists(st.integers(0, len(garbage)), max_size=5))
     try:
-        feed_in_chunks(RequestDecoder(), garbage, cuts)
-    except SkynetWireError:
-        pass
-
-
-@given(st.binary(max_size=300), st.data())
-def test_garbage_responses_decode_or_raise_our_error(garbage, data):
-    cuts = data.draw(st.lists(st.integers(0, len(garbage)), max_size=5))
-    try:
-        feed_in_chunks(ResponseDecoder(), garbage, cuts)
+        feed_in_chunks(decoder(), garbage, cuts)
     except SkynetWireError:
         pass

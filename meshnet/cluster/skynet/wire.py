@@ -54,6 +54,7 @@ connection (skynet's sender reconnects).
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 from meshnet.cluster.skynet.errors import SkynetProtocolError
 from meshnet.gate.framing import Splitter
@@ -66,6 +67,8 @@ MAX_NAME = 255
 MAX_TRACE_TAG = 0x8000
 MAX_SESSION = 0x7FFFFFFF
 MAX_ADDRESS = 0xFFFFFFFF
+MAX_PAYLOAD = 0xFFFFFFFF
+"""A large message's size travels as a u32."""
 DEFAULT_MAX_MESSAGE = 16 * 1024 * 1024
 """The decoders' default limit on one reassembled payload (skynet has none)."""
 
@@ -127,7 +130,7 @@ def encode_response(session: int, ok: bool, payload: bytes | str) -> bytes:
     Error text over ``MULTI_PART`` bytes is truncated, as skynet does.
     """
     _check_range(session, 0, 0xFFFFFFFF, "response session")
-    data = _as_bytes(payload, "response payload")
+    data = _payload_bytes(payload, "response payload")
     head = _U32.pack(session)
     if not ok:
         return frame(head + b"\x00" + data[:MULTI_PART])
@@ -147,22 +150,35 @@ def next_session(session: int) -> int:
     return 1 if session >= MAX_SESSION else session + 1
 
 
-class RequestDecoder:
-    """The called side: one per connection, turning received bytes into :class:`Request`."""
+Message = TypeVar("Message")
+
+
+class _Decoder(Generic[Message]):
+    """What both decoders share: framing, and large messages reassembled by session."""
 
     def __init__(self, max_message: int = DEFAULT_MAX_MESSAGE) -> None:
         self._splitter = Splitter()
         self._large = _Reassembler(max_message)
-        self._trace: str | bytes | None = None
 
-    def feed(self, data: bytes) -> list[Request]:
-        """Add received bytes; return the requests they complete, in order."""
-        requests = []
+    def feed(self, data: bytes) -> list[Message]:
+        """Add received bytes; return the messages they complete, in order."""
+        done = []
         for packet in self._splitter.feed(data):
-            request = self._packet(packet)
-            if request is not None:
-                requests.append(request)
-        return requests
+            message = self._packet(packet)
+            if message is not None:
+                done.append(message)
+        return done
+
+    def _packet(self, packet: bytes) -> Message | None:
+        raise NotImplementedError
+
+
+class RequestDecoder(_Decoder[Request]):
+    """The called side: one per connection, turning received bytes into :class:`Request`."""
+
+    def __init__(self, max_message: int = DEFAULT_MAX_MESSAGE) -> None:
+        super().__init__(max_message)
+        self._trace: str | bytes | None = None
 
     def _packet(self, packet: bytes) -> Request | None:
         if not packet:
@@ -172,7 +188,7 @@ class RequestDecoder:
             self._trace = _text(packet[1:])
             return None
         if kind in (0x02, 0x03):
-            session, part = _part(packet, "request part")
+            session, part = _part(packet)
             done = self._large.add(session, part, last=kind == 0x03)
             if done is None:
                 return None
@@ -197,21 +213,8 @@ class RequestDecoder:
         raise SkynetWireError(f"unknown request packet type {kind:#04x}")
 
 
-class ResponseDecoder:
+class ResponseDecoder(_Decoder[Response]):
     """The calling side: one per connection, turning received bytes into :class:`Response`."""
-
-    def __init__(self, max_message: int = DEFAULT_MAX_MESSAGE) -> None:
-        self._splitter = Splitter()
-        self._large = _Reassembler(max_message)
-
-    def feed(self, data: bytes) -> list[Response]:
-        """Add received bytes; return the responses they complete, in order."""
-        responses = []
-        for packet in self._splitter.feed(data):
-            response = self._packet(packet)
-            if response is not None:
-                responses.append(response)
-        return responses
 
     def _packet(self, packet: bytes) -> Response | None:
         if len(packet) < 5:
@@ -303,7 +306,7 @@ _LARGE_KINDS = (0x01, 0x41, 0x81, 0xC1)
 def _encode_request(address: int | str | bytes, session: int, payload: bytes, push: bool) -> bytes:
     _check_range(session, 1, MAX_SESSION, "request session")
     head = _address_field(address)
-    data = bytes(payload)
+    data = _payload_bytes(payload, "request payload")
     if not is_split(len(data)):
         return frame(head + _U32.pack(0 if push else session) + data)
     kind = head[0] | 0x01 | (0x40 if push else 0)
@@ -349,9 +352,9 @@ def _address(packet: bytes, by_name: bool, minimum: int) -> tuple[int | str | by
     return address, packet[start:]
 
 
-def _part(packet: bytes, what: str) -> tuple[int, bytes]:
+def _part(packet: bytes) -> tuple[int, bytes]:
     if len(packet) < 5:
-        raise SkynetWireError(f"{what} of {len(packet)} bytes is shorter than 5")
+        raise SkynetWireError(f"request part of {len(packet)} bytes is shorter than 5")
     return _U32.unpack_from(packet, 1)[0], packet[5:]
 
 
@@ -371,6 +374,13 @@ def _as_bytes(value: str | bytes, what: str) -> bytes:
     if isinstance(value, (bytes, bytearray, memoryview)):
         return bytes(value)
     raise SkynetWireError(f"{what} must be str or bytes, not {type(value).__name__}")
+
+
+def _payload_bytes(payload: bytes | str, what: str) -> bytes:
+    data = _as_bytes(payload, what)
+    if len(data) > MAX_PAYLOAD:
+        raise SkynetWireError(f"{what} of {len(data)} bytes does not fit skynet's u32 size")
+    return data
 
 
 def _check_range(value: int, low: int, high: int, what: str) -> None:
