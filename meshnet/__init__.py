@@ -2,18 +2,22 @@
 
 from meshnet.address import Address
 from meshnet.codec import CodecError
-from meshnet.context import Responder
+from meshnet.context import DEFAULT_CALL_TIMEOUT, NODE_DEFAULT, Responder
 from meshnet.errors import (
     Busy,
     CallError,
     CallTimeout,
     MeshnetError,
     NoSuchService,
+    ProtectedServiceError,
     ResponseError,
+    ServiceDefinitionError,
     ServiceExited,
     ServiceImportError,
     ServiceNameError,
     ServiceStartError,
+    UnknownCommand,
+    UnknownKind,
 )
 from meshnet.multicast import MulticastError
 from meshnet.node import Node, open_node
@@ -23,6 +27,8 @@ from meshnet.supervision import RestartPolicy
 
 __all__ = [
     "Address",
+    "DEFAULT_CALL_TIMEOUT",
+    "NODE_DEFAULT",
     "Busy",
     "CallError",
     "CallTimeout",
@@ -41,6 +47,10 @@ __all__ = [
     "ServiceImportError",
     "ServiceNameError",
     "ServiceStartError",
+    "ServiceDefinitionError",
+    "ProtectedServiceError",
+    "UnknownCommand",
+    "UnknownKind",
     "command",
     "open_node",
 ]

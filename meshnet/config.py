@@ -8,7 +8,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from meshnet.context import DEFAULT_CALL_TIMEOUT
 from meshnet.errors import MeshnetError
+
+NO_TIMEOUT = "none"
+"""``call_timeout = "none"``: calls without a timeout of their own wait forever."""
 
 
 class ConfigError(MeshnetError):
@@ -25,7 +29,7 @@ class NodeConfig:
     start_service: str
     start_args: list[Any] = field(default_factory=list)
     log_level: str = "INFO"
-    call_timeout: float | None = None
+    call_timeout: float | None = DEFAULT_CALL_TIMEOUT
     strict_codec: bool = False
     paths: list[Path] = field(default_factory=list)
 
@@ -51,7 +55,7 @@ _SCHEMA: dict[str, dict[str, tuple[type | tuple[type, ...], bool]]] = {
         "name": (str, True),
         "id": (int, True),
         "log_level": (str, False),
-        "call_timeout": ((int, float), False),
+        "call_timeout": ((int, float, str), False),
         "strict_codec": (bool, False),
         "paths": (list, False),
     },
@@ -76,9 +80,7 @@ def _build(path: Path, raw: dict[str, Any]) -> NodeConfig:
     level = node.get("log_level", "INFO").upper()
     if not isinstance(logging.getLevelName(level), int):
         raise ConfigError(f"{path}: node.log_level {level!r} is not a logging level")
-    timeout = node.get("call_timeout")
-    if timeout is not None and timeout <= 0:
-        raise ConfigError(f"{path}: node.call_timeout must be positive seconds, not {timeout}")
+    timeout = _call_timeout(path, node.get("call_timeout", DEFAULT_CALL_TIMEOUT))
     paths = node.get("paths", [])
     if not all(isinstance(p, str) for p in paths):
         raise ConfigError(f"{path}: node.paths must be a list of directory names")
@@ -89,10 +91,20 @@ def _build(path: Path, raw: dict[str, Any]) -> NodeConfig:
         start_service=start["service"],
         start_args=start.get("args", []),
         log_level=level,
-        call_timeout=None if timeout is None else float(timeout),
+        call_timeout=timeout,
         strict_codec=node.get("strict_codec", False),
         paths=[(path.parent / p).resolve() for p in paths],
     )
+
+
+def _call_timeout(path: Path, value: float | str) -> float | None:
+    if value == NO_TIMEOUT:
+        return None
+    if isinstance(value, str) or value <= 0:
+        raise ConfigError(
+            f"{path}: node.call_timeout must be positive seconds or {NO_TIMEOUT!r}, not {value!r}"
+        )
+    return float(value)
 
 
 def _check_section(path: Path, section: str, values: dict[str, Any]) -> dict[str, Any]:

@@ -4,23 +4,36 @@ from __future__ import annotations
 
 import contextvars
 import logging
+import math
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import outcome
 import trio
-from trio.lowlevel import Abort, Task, current_task, reschedule, wait_task_rescheduled
+from trio.lowlevel import (
+    Abort,
+    Task,
+    checkpoint,
+    current_task,
+    reschedule,
+    wait_task_rescheduled,
+)
 
 from meshnet import codec
-from meshnet.address import format_address
-from meshnet.errors import CallError, CallTimeout, ResponseError, ServiceExited
+from meshnet.address import Address, format_address
+from meshnet.base import BaseService
+from meshnet.errors import (
+    CallError,
+    CallTimeout,
+    ResponseError,
+    ServiceExited,
+    UnknownCommand,
+    UnknownKind,
+)
 from meshnet.mailbox import Mailbox
-from meshnet.message import REQUEST, Message
-
-if TYPE_CHECKING:
-    from meshnet.dispatch import Dispatcher
-    from meshnet.node import Node
-    from meshnet.service import Service
+from meshnet.message import CHANNEL_DELETED, POSTABLE_KINDS, REQUEST, Message
+from meshnet.stepper import drive
+from meshnet.timers import UNSCHEDULED, Timer, TimerWheel
 
 logger = logging.getLogger(__name__)
 
@@ -29,20 +42,41 @@ current_service: contextvars.ContextVar[ServiceContext | None] = contextvars.Con
 )
 """The service whose task is running (None outside services)."""
 
-current_message: contextvars.ContextVar[Message | None] = contextvars.ContextVar(
-    "meshnet_current_message", default=None
-)
-"""The message whose handler is running in this task (None in forked tasks)."""
 
-USE_NODE_DEFAULT: Any = object()
-"""Timeout marker: use the node's configured ``call_timeout``."""
+class _NodeDefault:
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "NODE_DEFAULT"
+
+
+NODE_DEFAULT: Any = _NodeDefault()
+"""Timeout marker: use the node's ``call_timeout``."""
+
+DEFAULT_CALL_TIMEOUT = 30.0
+"""Seconds a call waits (for room in a full mailbox, then for its answer) unless the call
+or the node says otherwise; ``None`` means no limit."""
 
 MAX_SESSION = 0x7FFFFFFF
 """Largest session id; the ids of a service's calls wrap around to 1 after it."""
 
-_RESERVED = None
-"""Marks a session whose caller has not parked yet: an early answer is kept, not lost."""
-_ABSENT = object()
+
+class Runtime(Protocol):
+    """What a running service needs of its node."""
+
+    strict_codec: bool
+    call_timeout: float | None
+    timers: TimerWheel
+
+    def resolve(self, target: int | str) -> ServiceContext: ...
+
+    def deliver_answer(
+        self, destination: int, session: int, result: outcome.Outcome[Any]
+    ) -> None: ...
+
+
+Subscription = tuple[Callable[..., Awaitable[Any]], Callable[[int], Awaitable[Any]] | None]
+"""A channel's publication callback and its optional deletion callback."""
 
 
 class ServiceStats:
@@ -59,26 +93,51 @@ class ServiceStats:
 class ServiceContext:
     """Mailbox, sessions and tasks of one service instance."""
 
-    def __init__(self, node: Node, address: int, instance: Service) -> None:
+    __slots__ = (
+        "runtime",
+        "address",
+        "label",
+        "instance",
+        "mailbox",
+        "nursery",
+        "base_context",
+        "names",
+        "pending",
+        "open_requests",
+        "subscriptions",
+        "stepped",
+        "handling",
+        "stats",
+        "exit_reason",
+        "exited",
+        "_waiting",
+        "_last_session",
+    )
+
+    def __init__(self, runtime: Runtime, address: Address, instance: BaseService) -> None:
         cls = type(instance)
-        self.node = node
+        self.runtime = runtime
         self.address = address
-        self.label = format_address(address)
+        self.label = str(address)
         self.instance = instance
         self.mailbox = Mailbox(
-            self.label, cls.mailbox_size, cls.mailbox_policy, cls.mailbox_warning
+            self.label, cls.mailbox_size, cls.mailbox_policy, cls.mailbox_warning, self._answered
         )
         self.nursery: trio.Nursery
-        self.dispatcher: Dispatcher
+        self.base_context: contextvars.Context
+        """The context each handler starts from a copy of."""
         self.names: set[str] = set()
-        self.pending: dict[int, Task | None] = {}
+        self.pending: dict[int, PendingCall] = {}
         self.open_requests: set[Message] = set()
         """Calls still owed an answer: handlers that suspended, responders not yet used."""
-        self.subscriptions: dict[int, Callable[..., Awaitable[Any]]] = {}
+        self.subscriptions: dict[int, Subscription] = {}
+        self.stepped: set[Task] = set()
+        """The service's tasks that run through ``drive``: workers and forked tasks."""
+        self.handling: dict[Task, Message] = {}
+        """The message each worker's handler is answering (what ``response()`` takes)."""
         self.stats = ServiceStats()
         self.exit_reason: str | None = None
         self.exited = trio.Event()
-        self._early_answers: dict[int, outcome.Outcome[Any]] = {}
         self._waiting: dict[object, Task] = {}
         self._last_session = 0
 
@@ -87,66 +146,78 @@ class ServiceContext:
     async def call(
         self, target: int | str, name: str, args: tuple[Any, ...], timeout: float | None
     ) -> Any:
-        """Run command ``name`` on ``target`` and return its answer (``timeout`` may be
-        ``USE_NODE_DEFAULT``)."""
-        if timeout is USE_NODE_DEFAULT:
-            timeout = self.node.call_timeout
-        destination = self.node.resolve(target)
-        if self.node.strict_codec:
+        """Run command ``name`` on ``target`` and return its answer. ``timeout`` (or
+        ``NODE_DEFAULT``) covers the wait for room in a full mailbox and for the answer."""
+        task = current_task()
+        if cancelled(task):
+            await checkpoint()
+        runtime = self.runtime
+        if timeout is NODE_DEFAULT:
+            timeout = runtime.call_timeout
+        destination = runtime.resolve(target)
+        if runtime.strict_codec:
             args = codec.roundtrip_args(args)
         session = self._new_session()
+        call = PendingCall(self, session, task, target, timeout)
         pending = self.pending
-        pending[session] = _RESERVED
+        pending[session] = call
+        message = Message(REQUEST, self.address, session, name, args)
         try:
-            await destination.mailbox.put(Message(REQUEST, self.address, session, name, args))
+            if not destination.mailbox.try_put(message):
+                deadline = None if timeout is None else runtime.timers.now() + timeout
+                await call.wait_for_room(destination.mailbox, message, deadline)
+                if call.result is not None:  # answered while we waited to be admitted
+                    return call.result.unwrap()
+                if deadline is not None:
+                    runtime.timers.schedule(call, deadline)
+            elif timeout is not None:
+                runtime.timers.schedule_after(call, timeout)
         except BaseException:
             pending.pop(session, None)
             raise
-        early = self._early_answers.pop(session, None)
-        if early is not None:
-            return early.unwrap()
-        pending[session] = current_task()
-
-        def abort(_: object) -> Abort:
-            pending.pop(session, None)
-            return Abort.SUCCEEDED
-
-        if timeout is None:
-            return await wait_task_rescheduled(abort)
-        with trio.move_on_after(timeout):
-            return await wait_task_rescheduled(abort)
-        raise CallTimeout(destination.label if isinstance(target, int) else target, timeout)
+        return await wait_task_rescheduled(call.abort)
 
     async def post(
         self, target: int | str, kind: str, name: str | None, args: tuple[Any, ...]
     ) -> None:
-        """Deliver a message that wants no answer."""
-        destination = self.node.resolve(target)
-        if self.node.strict_codec:
+        """Deliver a message that wants no answer (a send, or a ``client``/``text`` post)."""
+        if cancelled(current_task()):
+            await checkpoint()
+        if kind != REQUEST and kind not in POSTABLE_KINDS:
+            raise UnknownKind(
+                f"no service handles {kind!r} messages; post takes {sorted(POSTABLE_KINDS)}"
+            )
+        destination = self.runtime.resolve(target)
+        if self.runtime.strict_codec:
             args = codec.roundtrip_args(args)
         await destination.mailbox.put(Message(kind, self.address, 0, name, args))
 
     async def redirect(self, target: int | str, name: str, args: tuple[Any, ...]) -> None:
         """Pass the current message on to ``target``, which then answers its caller."""
-        message = _current_message_or_fail("redirect")
-        destination = self.node.resolve(target)
-        if self.node.strict_codec:
+        message = self._current_message("redirect")
+        destination = self.runtime.resolve(target)
+        if self.runtime.strict_codec:
             args = codec.roundtrip_args(args)
         forwarded = Message(message.kind, message.source, message.session, name, args)
         await destination.mailbox.put(forwarded)
         message.claimed = True
         self.open_requests.discard(message)
 
-    def resolve_session(self, session: int, result: outcome.Outcome[Any]) -> None:
-        """An answer arrived for one of this service's calls."""
-        entry = self.pending.pop(session, _ABSENT)
-        if entry is _ABSENT:
+    def _answered(self, session: int, result: outcome.Outcome[Any]) -> Task | None:
+        """The mailbox's turn came for an answer: hand it to the caller waiting for it and
+        return that task if the runtime steps it (it then holds the mailbox)."""
+        call = self.pending.pop(session, None)
+        if call is None:
             self.stats.late_replies += 1
             logger.debug("%s dropped a late answer for session %d", self.label, session)
-        elif entry is _RESERVED:
-            self._early_answers[session] = result
+            return None
+        task = call.task
+        if call.admitting:
+            call.result = result
         else:
-            reschedule(entry, result)
+            self.runtime.timers.cancel(call)
+            reschedule(task, result)
+        return task if task in self.stepped else None
 
     def _new_session(self) -> int:
         """The next session id after the last one, wrapping to 1 after ``MAX_SESSION``,
@@ -173,11 +244,13 @@ class ServiceContext:
         """The handler of ``message`` raised ``exc``: log it and tell the caller."""
         self.stats.failed += 1
         logger.error("%s failed handling %s", self.label, message.describe(), exc_info=exc)
-        if message.claimed:
-            return  # a responder or a redirect answers the caller, as after a return
-        self.open_requests.discard(message)
-        if message.session:
-            self._deliver_error(message, exc)
+        self._settle_with_error(message, exc)
+
+    def refuse(self, message: Message, exc: UnknownCommand) -> None:
+        """``message`` names a command or kind the service does not handle: one warning."""
+        self.stats.failed += 1
+        logger.warning("%s refused %s: %s", self.label, message.describe(), exc.remote_message)
+        self._settle_with_error(message, exc)
 
     def owe(self, message: Message) -> None:
         """Keep ``message`` among the calls the service's end answers, unless it was sent (no
@@ -187,7 +260,7 @@ class ServiceContext:
             self.open_requests.add(message)
 
     def take_responder(self) -> Responder:
-        message = _current_message_or_fail("response")
+        message = self._current_message("response")
         if not message.session:
             raise ResponseError(
                 f"{message.describe()} was sent, not called: there is no caller to answer"
@@ -198,8 +271,24 @@ class ServiceContext:
         self.open_requests.add(message)
         return Responder(self, message)
 
+    def _current_message(self, what: str) -> Message:
+        message = self.handling.get(current_task())
+        if message is None:
+            raise ResponseError(
+                f"{what}() works only in the task of a message handler, not in init or in "
+                "a task the handler started"
+            )
+        return message
+
+    def _settle_with_error(self, message: Message, exc: BaseException) -> None:
+        if message.claimed:
+            return  # a responder or a redirect answers the caller, as after a return
+        self.open_requests.discard(message)
+        if message.session:
+            self._deliver_error(message, exc)
+
     def _deliver(self, message: Message, value: Any) -> None:
-        if self.node.strict_codec:
+        if self.runtime.strict_codec:
             try:
                 value = codec.roundtrip(value)
             except codec.CodecError as exc:
@@ -208,11 +297,11 @@ class ServiceContext:
                 )
                 self._deliver_error(message, exc)
                 return
-        self.node.deliver_answer(message.source, message.session, outcome.Value(value))
+        self.runtime.deliver_answer(message.source, message.session, outcome.Value(value))
 
     def _deliver_error(self, message: Message, exc: BaseException) -> None:
         error = _call_error(self.label, exc)
-        self.node.deliver_answer(message.source, message.session, outcome.Error(error))
+        self.runtime.deliver_answer(message.source, message.session, outcome.Error(error))
 
     # --- tasks ----------------------------------------------------------------------
 
@@ -221,7 +310,7 @@ class ServiceContext:
     ) -> trio.CancelScope:
         scope = trio.CancelScope()
         self.nursery.start_soon(
-            _run_forked, scope, function, args, name=getattr(function, "__qualname__", None)
+            self._run_forked, scope, function, args, name=getattr(function, "__qualname__", None)
         )
         return scope
 
@@ -244,17 +333,45 @@ class ServiceContext:
         return True
 
     async def multicast_handler(self, message: Message) -> None:
+        """A publication on (or the deletion of) a channel this service subscribed to."""
         channel, args = message.args
-        callback = self.subscriptions.get(channel)
-        if callback is not None:  # unsubscribed while the message was queued
-            await callback(channel, message.source, *args)
+        if message.name == CHANNEL_DELETED:
+            subscription = self.subscriptions.pop(channel, None)
+            if subscription is not None and subscription[1] is not None:
+                await subscription[1](channel)
+            return
+        subscription = self.subscriptions.get(channel)
+        if subscription is not None:  # unsubscribed while the message was queued
+            await subscription[0](channel, message.source, *args)
+
+    async def _run_forked(
+        self,
+        scope: trio.CancelScope,
+        function: Callable[..., Awaitable[Any]],
+        args: tuple[Any, ...],
+    ) -> None:
+        task = current_task()
+        context = contextvars.copy_context()
+        self.stepped.add(task)
+        try:
+            with scope:
+                coro = function(*args)
+                try:
+                    trap = context.run(coro.send, None)  # type: ignore[attr-defined]
+                except StopIteration:
+                    return
+                await drive(coro, trap, context, self.mailbox, task)  # type: ignore[arg-type]
+        finally:
+            self.stepped.discard(task)
 
     # --- the end --------------------------------------------------------------------
 
     def stop(self, reason: str) -> None:
-        """Cancel every task of the service; the first reason given is the one reported."""
+        """Cancel every task of the service; the first reason given is the one reported.
+        No message starts from then on."""
         if self.exit_reason is None:
             self.exit_reason = reason
+        self.mailbox.stopping = True
         self.nursery.cancel_scope.cancel()
 
     def close(self, reason: str) -> None:
@@ -264,10 +381,63 @@ class ServiceContext:
         owed = [*self.open_requests, *(m for m in leftovers if m.session)]
         self.open_requests.clear()
         for message in owed:
-            self.node.deliver_answer(message.source, message.session, outcome.Error(error))
+            self.runtime.deliver_answer(message.source, message.session, outcome.Error(error))
         dropped = sum(1 for m in leftovers if not m.session)
         if dropped:
             logger.warning("%s exited with %d sent messages unhandled", self.label, dropped)
+
+
+class PendingCall(Timer):
+    """One call a service is waiting on: who waits, and its deadline's timer."""
+
+    __slots__ = ("_ctx", "session", "task", "target", "timeout", "admitting", "result")
+
+    def __init__(
+        self,
+        ctx: ServiceContext,
+        session: int,
+        task: Task,
+        target: int | str,
+        timeout: float | None,
+    ) -> None:
+        self._ctx = ctx
+        self._tick = UNSCHEDULED
+        self.session = session
+        self.task = task
+        self.target = target
+        self.timeout = timeout
+        self.admitting = False
+        """True while the caller waits for room in a full mailbox (not yet for the answer)."""
+        self.result: outcome.Outcome[Any] | None = None
+        """An answer that came while ``admitting``."""
+
+    async def wait_for_room(
+        self, mailbox: Mailbox, message: Message, deadline: float | None
+    ) -> None:
+        """Wait until ``message`` is admitted, within the call's deadline."""
+        self.admitting = True
+        scope = trio.CancelScope(deadline=math.inf if deadline is None else deadline)
+        with scope:
+            await mailbox.wait_for_room(message)
+        self.admitting = False
+        if scope.cancelled_caught:
+            raise self._timed_out()
+
+    def abort(self, _: object) -> Abort:
+        """trio cancelled the caller's wait for the answer."""
+        if self._ctx.pending.pop(self.session, None) is not None:
+            self._ctx.runtime.timers.cancel(self)
+        return Abort.SUCCEEDED
+
+    def fire(self) -> None:
+        """The deadline passed while the caller waited for the answer."""
+        if self._ctx.pending.pop(self.session, None) is self:
+            reschedule(self.task, outcome.Error(self._timed_out()))
+
+    def _timed_out(self) -> CallTimeout:
+        target = self.target
+        shown = target if isinstance(target, str) else format_address(target)
+        return CallTimeout(shown, self.timeout or 0.0)
 
 
 class Responder:
@@ -281,6 +451,7 @@ class Responder:
 
     @property
     def answered(self) -> bool:
+        """True once the caller was answered (by this responder or by the service's end)."""
         return self._message not in self._ctx.open_requests
 
     def __call__(self, value: Any = None) -> None:
@@ -299,22 +470,14 @@ class Responder:
         self._ctx.open_requests.discard(self._message)
 
 
-def _current_message_or_fail(what: str) -> Message:
-    message = current_message.get()
-    if message is None:
-        raise ResponseError(f"{what}() works only inside a message handler, not in a forked task")
-    return message
+def cancelled(task: Task) -> bool:
+    """True if ``task`` is inside a cancelled scope (then any checkpoint raises
+    ``Cancelled``). ``checkpoint_if_cancelled`` tells the same, but being a coroutine it
+    costs more than a whole local send; this is the test it makes, without the await."""
+    return task._cancel_status.effectively_cancelled  # type: ignore[attr-defined,no-any-return]
 
 
 def _call_error(label: str, exc: BaseException) -> CallError:
     if isinstance(exc, CallError) and exc.target == label:
         return exc
     return CallError(label, type(exc).__name__, str(exc))
-
-
-async def _run_forked(
-    scope: trio.CancelScope, function: Callable[..., Awaitable[Any]], args: tuple[Any, ...]
-) -> None:
-    current_message.set(None)
-    with scope:
-        await function(*args)

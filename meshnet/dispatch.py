@@ -1,47 +1,62 @@
-"""Running a service's handlers: in arrival order, each in its own task when it blocks.
+"""Running a service's handlers: in arrival order, each in its own task when it blocks, at
+most ``max_concurrency`` at once.
 
 skynet runs every message in a coroutine, so a handler that waits (for a call, a sleep)
 lets the service take its next message; messages still *start* in arrival order. Here
-one worker task at a time holds the mailbox. It runs each handler inline, and only when
-a handler actually suspends does it hand the mailbox to a standby worker (waking an idle
-one, or starting one) and finish that handler itself. A handler that completes without
-suspending therefore costs no task switch at all, and idle workers are reused rather than
-spawned per message.
+one worker task at a time, the *holder*, takes messages from the mailbox. It runs each
+handler inline, and only when a handler actually suspends does it hand the mailbox to a
+standby worker (waking an idle one, or starting one) and finish that handler itself. A
+handler that completes without suspending therefore costs no task switch at all.
+
+When ``max_concurrency`` handlers are suspended, nobody holds the mailbox: messages wait
+there, so its size and policy apply, until a handler finishes and its worker becomes the
+holder again. Idle workers are kept for reuse, at most ``MAX_STANDBY`` of them, each for
+at most ``STANDBY_IDLE`` seconds.
 """
 
 from __future__ import annotations
 
-import logging
-import types
 from collections.abc import Coroutine
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import outcome
 from trio.lowlevel import Abort, Task, current_task, reschedule, wait_task_rescheduled
 
-from meshnet.context import current_message
-from meshnet.errors import MeshnetError
-from meshnet.message import MULTICAST, REQUEST, Message
-
-if TYPE_CHECKING:
-    from meshnet.context import ServiceContext
-
-logger = logging.getLogger(__name__)
+from meshnet.context import ServiceContext
+from meshnet.errors import UnknownCommand
+from meshnet.message import KIND_HOOKS, MULTICAST, REQUEST, Message
+from meshnet.stepper import drive
+from meshnet.timers import UNSCHEDULED, Timer
 
 MAX_STANDBY = 8
 """Idle workers a service keeps for reuse; more than this retire when their handler ends."""
-
-
-class UnknownCommand(MeshnetError):
-    """The message names a command or kind the service does not handle."""
+STANDBY_IDLE = 10.0
+"""Seconds an idle worker waits to be reused before it retires."""
 
 
 class Dispatcher:
     """The worker pool of one service."""
 
+    __slots__ = ("_ctx", "_commands", "_kinds", "_limit", "_suspended", "_standby")
+
     def __init__(self, ctx: ServiceContext) -> None:
+        cls = type(ctx.instance)
         self._ctx = ctx
-        self._standby: list[Task] = []
+        self._commands = cls._commands
+        self._kinds = cls._kind_handlers
+        self._limit = cls.max_concurrency
+        self._suspended = 0
+        """Handlers that suspended and have not finished."""
+        self._standby: list[_Standby] = []
+
+    @property
+    def running(self) -> int:
+        """Handlers in progress that suspended at least once."""
+        return self._suspended
+
+    @property
+    def idle_workers(self) -> int:
+        return len(self._standby)
 
     def start(self) -> None:
         """Start the first worker in the service's nursery."""
@@ -50,85 +65,134 @@ class Dispatcher:
     async def _worker(self) -> None:
         ctx = self._ctx
         mailbox = ctx.mailbox
-        while True:
-            message = await mailbox.get()
-            current_message.set(message)
-            try:
-                coro = self._handler_for(message)
-                trap = coro.send(None)
-            except StopIteration as done:
-                ctx.answer(message, done.value)
-                continue
-            except Exception as exc:
-                ctx.fail(message, exc)
-                continue
-            except BaseException:
-                ctx.owe(message)  # SystemExit & co. end the service, which answers the caller
-                raise
-            # The handler suspended: let the next message in, and finish this one here.
-            ctx.owe(message)
-            self._hand_off()
-            try:
-                result = await _resume(coro, trap)
-            except Exception as exc:
-                ctx.fail(message, exc)
-            else:
-                ctx.answer(message, result)
-            if len(self._standby) >= MAX_STANDBY:
-                return
-            await self._wait_for_turn()
+        handling = ctx.handling
+        commands = self._commands
+        instance = ctx.instance
+        task = current_task()
+        ctx.stepped.add(task)
+        try:
+            while True:
+                message = await mailbox.get()
+                try:
+                    if message.kind == REQUEST and message.name in commands:
+                        coro = commands[message.name](instance, *message.args)  # type: ignore[index]
+                    else:
+                        coro = self._handler_for(message)
+                except UnknownCommand as exc:
+                    ctx.refuse(message, exc)
+                    continue
+                except Exception as exc:  # wrong arguments, mostly
+                    ctx.fail(message, exc)
+                    continue
+                context = ctx.base_context.copy()  # each handler's ContextVars are its own
+                handling[task] = message
+                try:
+                    trap = context.run(coro.send, None)
+                except StopIteration as done:
+                    del handling[task]
+                    ctx.answer(message, done.value)
+                    continue
+                except Exception as exc:
+                    del handling[task]
+                    ctx.fail(message, exc)
+                    continue
+                except BaseException:
+                    ctx.owe(message)  # SystemExit & co. end the service, which answers
+                    raise
+                # The handler suspended: let the next message in, and finish this one here.
+                ctx.owe(message)
+                self._suspended += 1
+                if self._suspended < self._limit:
+                    self._hand_off()
+                else:
+                    mailbox.pause()
+                try:
+                    result = await drive(coro, trap, context, mailbox, task)
+                except Exception as exc:
+                    ctx.fail(message, exc)
+                else:
+                    ctx.answer(message, result)
+                finally:
+                    del handling[task]
+                self._suspended -= 1
+                if mailbox.paused:
+                    mailbox.resume()  # nobody took over: this worker holds the mailbox again
+                elif not await self._stand_by():
+                    return
+        finally:
+            ctx.stepped.discard(task)
 
     def _handler_for(self, message: Message) -> Coroutine[Any, Any, Any]:
         instance = self._ctx.instance
-        if message.kind == REQUEST:
-            function = instance._commands.get(message.name)
+        kind = message.kind
+        if kind == REQUEST:
+            function = self._commands.get(message.name)  # type: ignore[arg-type]
             if function is None:
-                raise UnknownCommand(f"{type(instance).__name__} has no command {message.name!r}")
-            return function(instance, *message.args)
-        if message.kind == MULTICAST:
+                raise UnknownCommand(self._ctx.label, self._why_unknown(message.name))
+            return function(instance, *message.args)  # type: ignore[return-value]
+        if kind == MULTICAST:
             return self._ctx.multicast_handler(message)
-        handler = getattr(instance, "on_" + message.kind, None)
+        handler = self._kinds.get(kind)
         if handler is None:
+            hook = KIND_HOOKS.get(kind, f"on_{kind}")
             raise UnknownCommand(
-                f"{type(instance).__name__} does not handle {message.kind!r} messages "
-                f"(define on_{message.kind})"
+                self._ctx.label,
+                f"{type(instance).__name__} does not handle {kind!r} messages "
+                f"(define async def {hook})",
             )
-        return handler(*message.args)
+        return handler(instance, *message.args)  # type: ignore[return-value]
+
+    def _why_unknown(self, name: object) -> str:
+        cls = type(self._ctx.instance)
+        if isinstance(name, str) and callable(getattr(cls, name, None)):
+            return (
+                f"{cls.__name__}.{name} is not a command: mark it with @command to make it "
+                "callable by other services"
+            )
+        return f"{cls.__name__} has no command {name!r}"
 
     def _hand_off(self) -> None:
         if self._standby:
-            reschedule(self._standby.pop(), outcome.Value(None))
+            idle = self._standby.pop()
+            self._ctx.runtime.timers.cancel(idle)
+            reschedule(idle.task, outcome.Value(True))
         else:
             self._ctx.nursery.start_soon(self._worker)
 
-    async def _wait_for_turn(self) -> None:
-        task = current_task()
-        self._standby.append(task)
+    async def _stand_by(self) -> bool:
+        """Wait to become the holder again (True) or to retire (False)."""
+        if len(self._standby) >= MAX_STANDBY:
+            return False
+        idle = _Standby(current_task(), self._standby)
+        self._standby.append(idle)
+        timers = self._ctx.runtime.timers
+        timers.schedule(idle, timers.now() + STANDBY_IDLE)
 
         def abort(_: object) -> Abort:
-            self._standby.remove(task)
+            idle.leave()
+            timers.cancel(idle)
             return Abort.SUCCEEDED
 
-        await wait_task_rescheduled(abort)
+        return await wait_task_rescheduled(abort)
 
 
-@types.coroutine
-def _resume(coro: Coroutine[Any, Any, Any], trap: Any) -> Any:
-    """Go on running ``coro`` in this task, from the point where it yielded ``trap``.
+class _Standby(Timer):
+    """An idle worker, and the timer that retires it."""
 
-    Equivalent to ``yield from`` on a coroutine that has already taken its first step:
-    every trap is passed up to trio unchanged and every answer passed back down.
-    """
-    while True:
-        try:
-            value = yield trap
-        except BaseException as exc:
-            try:
-                trap = coro.throw(exc)
-            except StopIteration as done:
-                return done.value
-        else:
-            try:
-                trap = coro.send(value)
-            except StopIteration as done:
-                return done.value
+    __slots__ = ("task", "_pool")
+
+    def __init__(self, task: Task, pool: list[_Standby]) -> None:
+        self._tick = UNSCHEDULED
+        self.task = task
+        self._pool = pool
+
+    def fire(self) -> None:
+        if self.leave():
+            reschedule(self.task, outcome.Value(False))
+
+    def leave(self) -> bool:
+        """Leave the pool; False if it was no longer in it."""
+        if self not in self._pool:
+            return False
+        self._pool.remove(self)
+        return True

@@ -52,6 +52,13 @@ class Busy(CallError):
         super().__init__(target, "Busy", f"mailbox full ({capacity} messages)")
 
 
+class UnknownCommand(CallError):
+    """The target has no command of that name, or does not handle that kind of message."""
+
+    def __init__(self, target: object, reason: str) -> None:
+        super().__init__(target, "UnknownCommand", reason)
+
+
 class ServiceStartError(CallError):
     """A new service's ``init`` raised; nothing was registered."""
 
@@ -70,3 +77,16 @@ class ServiceImportError(MeshnetError):
 
 class ServiceNameError(MeshnetError):
     """A service name is malformed or already taken."""
+
+
+class ServiceDefinitionError(MeshnetError, TypeError):
+    """A service class is declared wrongly (a command that is not ``async def``, ...);
+    raised when the class is defined."""
+
+
+class UnknownKind(MeshnetError, ValueError):
+    """``post`` was given a message kind no service can handle."""
+
+
+class ProtectedServiceError(MeshnetError):
+    """The node's own system service cannot be killed or made to exit."""

@@ -3,20 +3,21 @@
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING
+import logging
 
+from meshnet.base import BaseService
 from meshnet.errors import ServiceImportError
 
-if TYPE_CHECKING:
-    from meshnet.service import Service
+logger = logging.getLogger(__name__)
 
 
-def load_service_class(spec: str | type[Service]) -> type[Service]:
-    """Return the Service subclass ``spec`` names (or ``spec`` itself if it is one)."""
-    from meshnet.service import Service
+def load_service_class(spec: str | type[BaseService]) -> type[BaseService]:
+    """Return the Service subclass ``spec`` names (or ``spec`` itself if it is one).
 
+    A module that fails to import (missing, a syntax error, an exception at import time)
+    is one ``ServiceImportError`` naming it; its traceback is logged at DEBUG."""
     if isinstance(spec, type):
-        if not issubclass(spec, Service):
+        if not issubclass(spec, BaseService):
             raise ServiceImportError(f"{spec.__qualname__} is not a meshnet.Service subclass")
         return spec
     module_name, sep, attribute = spec.partition(":")
@@ -24,9 +25,11 @@ def load_service_class(spec: str | type[Service]) -> type[Service]:
         raise ServiceImportError(f"service {spec!r} is not of the form 'package.module:Class'")
     try:
         module = importlib.import_module(module_name)
-    except ImportError as exc:
+    except Exception as exc:
+        logger.debug("importing %s failed", module_name, exc_info=True)
         raise ServiceImportError(
-            f"cannot import module {module_name!r} for service {spec!r}: {exc}"
+            f"cannot import module {module_name!r} for service {spec!r}: "
+            f"{type(exc).__name__}: {exc}"
         ) from exc
     found: object = module
     for part in attribute.split("."):
@@ -36,11 +39,11 @@ def load_service_class(spec: str | type[Service]) -> type[Service]:
             raise ServiceImportError(
                 f"module {module_name!r} has no {attribute!r} (service {spec!r})"
             ) from None
-    if not (isinstance(found, type) and issubclass(found, Service)):
+    if not (isinstance(found, type) and issubclass(found, BaseService)):
         raise ServiceImportError(f"{spec!r} is not a meshnet.Service subclass")
     return found
 
 
-def service_key(cls: type[Service]) -> str:
+def service_key(cls: type[BaseService]) -> str:
     """The import path naming ``cls``, used to find unique services."""
     return f"{cls.__module__}:{cls.__qualname__}"

@@ -1,4 +1,4 @@
-"""Messages as they sit in a mailbox."""
+"""Messages as they sit in a mailbox, and the kinds there are."""
 
 from __future__ import annotations
 
@@ -13,7 +13,15 @@ CLIENT = "client"
 TEXT = "text"
 """A line of text (skynet's PTYPE_TEXT); dispatched to ``on_text``."""
 MULTICAST = "multicast"
-"""A publication on a subscribed channel; dispatched to the subscription's callback."""
+"""A publication on a subscribed channel (``name`` None), or the notice that the channel
+was deleted (``name`` ``CHANNEL_DELETED``); dispatched to the subscription's callbacks."""
+
+KIND_HOOKS = {CLIENT: "on_client", TEXT: "on_text"}
+"""The kinds a service handles by defining a method, and that method's name. No other
+method can be reached by a message: commands are declared with ``@command``."""
+POSTABLE_KINDS = frozenset(KIND_HOOKS)
+"""Kinds that ``post`` may send; requests go through ``call``/``send``."""
+CHANNEL_DELETED = "deleted"
 
 
 class Message:

@@ -1,23 +1,27 @@
-"""Multicast channels on one node (skynet's ``skynet.multicast``)."""
+"""Multicast channels on one node (skynet's ``skynet.multicast``).
+
+A channel belongs to the service that created it: it is deleted when that service ends.
+Deleting a channel tells each subscriber, through its mailbox and after every publication
+sent before, so a subscriber sees the deletion in order and may react (``on_delete``).
+"""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from meshnet import codec
 from meshnet.address import format_address
+from meshnet.context import ServiceContext
 from meshnet.errors import CallError, MeshnetError, NoSuchService
-from meshnet.message import MULTICAST, Message
-
-if TYPE_CHECKING:
-    from meshnet.context import ServiceContext
-    from meshnet.node import Node
+from meshnet.message import CHANNEL_DELETED, MULTICAST, Message
 
 logger = logging.getLogger(__name__)
 
 Callback = Callable[..., Awaitable[Any]]
+DeleteCallback = Callable[[int], Awaitable[Any]]
+Lookup = Callable[[int], "ServiceContext | None"]
 
 
 class MulticastError(MeshnetError):
@@ -25,36 +29,50 @@ class MulticastError(MeshnetError):
 
 
 class MulticastHub:
-    """Every channel of a node and who subscribes to it."""
+    """Every channel of a node, its creator, and who subscribes to it."""
 
-    def __init__(self, node: Node) -> None:
-        self._node = node
-        self._channels: dict[int, set[int]] = {}
+    def __init__(self, lookup: Lookup) -> None:
+        self._lookup = lookup
+        self._channels: dict[int, _Channel] = {}
+        self._owned: dict[int, set[int]] = {}
+        """Creator's address -> the channels it created."""
         self._last_channel = 0
         self.undelivered = 0
         """Publications a subscriber could not take (mailbox full under 'reject', or gone)."""
 
-    def new(self) -> int:
-        """Create a channel and return its id."""
+    def new(self, creator: ServiceContext) -> int:
+        """Create a channel owned by ``creator`` and return its id."""
         self._last_channel += 1
-        self._channels[self._last_channel] = set()
+        self._channels[self._last_channel] = _Channel(creator.address)
+        self._owned.setdefault(creator.address, set()).add(self._last_channel)
         return self._last_channel
 
-    def delete(self, channel: int) -> None:
-        """Remove a channel; its subscribers receive nothing more from it."""
-        for address in self._subscribers(channel):
-            ctx = self._node.context_of(address)
-            if ctx is not None:
-                ctx.subscriptions.pop(channel, None)
+    def delete(self, channel: int, by: ServiceContext) -> None:
+        """Remove a channel; each subscriber is told, after what was published before."""
+        record = self._channel(channel)
         del self._channels[channel]
+        self._owned.get(record.creator, set()).discard(channel)
+        subscribers = record.subscribers
+        notice = (channel, ())
+        for address in subscribers:
+            ctx = self._lookup(address)
+            if ctx is not None and not ctx.mailbox.closed:
+                ctx.mailbox.put_notice(Message(MULTICAST, by.address, 0, CHANNEL_DELETED, notice))
 
-    def subscribe(self, ctx: ServiceContext, channel: int, callback: Callback) -> None:
-        """Have ``callback(channel, source, *args)`` run in ``ctx`` for every publication."""
-        self._subscribers(channel).add(ctx.address)
-        ctx.subscriptions[channel] = callback
+    def subscribe(
+        self,
+        ctx: ServiceContext,
+        channel: int,
+        callback: Callback,
+        on_delete: DeleteCallback | None = None,
+    ) -> None:
+        """Have ``callback(channel, source, *args)`` run in ``ctx`` for every publication,
+        and ``on_delete(channel)`` once the channel is deleted."""
+        self._channel(channel).subscribers.add(ctx.address)
+        ctx.subscriptions[channel] = (callback, on_delete)
 
     def unsubscribe(self, ctx: ServiceContext, channel: int) -> None:
-        self._subscribers(channel).discard(ctx.address)
+        self._channel(channel).subscribers.discard(ctx.address)
         ctx.subscriptions.pop(channel, None)
 
     async def publish(self, source: ServiceContext, channel: int, args: tuple[Any, ...]) -> int:
@@ -63,11 +81,11 @@ class MulticastHub:
         Each subscriber's mailbox policy applies as for a send: a full 'wait' mailbox makes
         the publisher wait, a full 'reject' mailbox misses this publication (logged).
         """
-        if self._node.strict_codec:
+        if source.runtime.strict_codec:
             args = codec.roundtrip_args(args)
         delivered = 0
-        for address in list(self._subscribers(channel)):
-            ctx = self._node.context_of(address)
+        for address in list(self._channel(channel).subscribers):
+            ctx = self._lookup(address)
             try:
                 if ctx is None:
                     raise NoSuchService(format_address(address), "subscriber vanished")
@@ -80,13 +98,25 @@ class MulticastHub:
         return delivered
 
     def forget(self, ctx: ServiceContext) -> None:
-        """Drop every subscription of a service that has exited."""
+        """A service has exited: drop its subscriptions and delete the channels it made."""
         for channel in ctx.subscriptions:
-            self._channels.get(channel, set()).discard(ctx.address)
+            record = self._channels.get(channel)
+            if record is not None:
+                record.subscribers.discard(ctx.address)
         ctx.subscriptions.clear()
+        for channel in self._owned.pop(ctx.address, set()):
+            self.delete(channel, ctx)
 
-    def _subscribers(self, channel: int) -> set[int]:
+    def _channel(self, channel: int) -> _Channel:
         try:
             return self._channels[channel]
         except KeyError:
             raise MulticastError(f"multicast channel {channel} does not exist") from None
+
+
+class _Channel:
+    __slots__ = ("creator", "subscribers")
+
+    def __init__(self, creator: int) -> None:
+        self.creator = creator
+        self.subscribers: set[int] = set()

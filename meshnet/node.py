@@ -2,30 +2,52 @@
 
 from __future__ import annotations
 
+import contextvars
 import logging
+import secrets
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
 from contextlib import asynccontextmanager
 from typing import Any
 
 import outcome
 import trio
 
-from meshnet.address import MAX_LOCAL, Address, format_address
-from meshnet.context import USE_NODE_DEFAULT, ServiceContext, current_service
+from meshnet.address import (
+    HANDLE_BITS,
+    LOCAL_BITS,
+    Address,
+    AddressError,
+    LocalIds,
+    format_address,
+)
+from meshnet.base import BaseService
+from meshnet.context import (
+    DEFAULT_CALL_TIMEOUT,
+    NODE_DEFAULT,
+    ServiceContext,
+    current_service,
+)
 from meshnet.dispatch import Dispatcher
-from meshnet.errors import NoSuchService, ServiceNameError, ServiceStartError
+from meshnet.errors import (
+    NoSuchService,
+    ProtectedServiceError,
+    ServiceNameError,
+    ServiceStartError,
+)
 from meshnet.loader import load_service_class, service_key
 from meshnet.log import current_address, install_record_factory
 from meshnet.message import REQUEST, TEXT
 from meshnet.multicast import MulticastHub
-from meshnet.service import Service
 from meshnet.supervision import RestartPolicy
+from meshnet.timers import TimerWheel
 
 logger = logging.getLogger(__name__)
 
 EXIT_HOOK_TIMEOUT = 5.0
 """Seconds a service's ``on_exit`` may run before it is cut short."""
+PROCESS_EXITS = (KeyboardInterrupt, SystemExit)
+"""Raised in a handler, these end the node (after answering the service's callers)."""
 
 
 @asynccontextmanager
@@ -34,41 +56,69 @@ async def open_node(
     name: str = "node",
     *,
     strict_codec: bool = False,
-    call_timeout: float | None = None,
+    call_timeout: float | None = DEFAULT_CALL_TIMEOUT,
+    local_id_bits: int = LOCAL_BITS,
 ) -> AsyncIterator[Node]:
-    """Run a node for the duration of the ``async with`` block, then shut it down cleanly."""
-    node = Node(node_id, name, strict_codec=strict_codec, call_timeout=call_timeout)
+    """Run a node for the duration of the ``async with`` block, then shut it down cleanly.
+
+    ``call_timeout`` is the default deadline of every call (None: calls wait forever
+    unless they give their own); ``local_id_bits`` narrows the local address space, for
+    tests of address reuse. A ``KeyboardInterrupt`` or ``SystemExit`` raised by a handler
+    stops the node and propagates from here.
+    """
+    node = Node(
+        node_id,
+        name,
+        strict_codec=strict_codec,
+        call_timeout=call_timeout,
+        local_id_bits=local_id_bits,
+    )
     install_record_factory()
     current_address.set(str(node.address))
-    async with trio.open_nursery() as nursery:
-        node._nursery = nursery
-        await node._boot()
-        try:
-            yield node
-        finally:
-            with trio.CancelScope(shield=True):
-                await node.shutdown()
+    try:
+        async with trio.open_nursery() as nursery:
+            node._nursery = nursery
+            await node._boot()
+            try:
+                yield node
+            finally:
+                with trio.CancelScope(shield=True):
+                    await node.shutdown()
+    except BaseExceptionGroup as group:
+        process_exit = _process_exit(group)
+        if process_exit is None:
+            raise
+        raise process_exit from None
 
 
 class Node:
     """The registry and supervisor of every service in this process. Create with ``open_node``."""
 
     def __init__(
-        self, node_id: int, name: str, *, strict_codec: bool, call_timeout: float | None
+        self,
+        node_id: int,
+        name: str,
+        *,
+        strict_codec: bool,
+        call_timeout: float | None,
+        local_id_bits: int = LOCAL_BITS,
     ) -> None:
         self.id = node_id
         self.name = name
         self.strict_codec = strict_codec
         self.call_timeout = call_timeout
-        self.address = Address.make(node_id, 0)
+        self.incarnation = secrets.randbits(32) or 1
+        """Random per start: addresses from this node's earlier lives reach nothing."""
+        self.address = Address.make(node_id, 0, self.incarnation)
         self.late_replies = 0
         """Answers that arrived for services no longer alive."""
-        self.multicast = MulticastHub(self)
+        self.timers = TimerWheel()
+        self.multicast = MulticastHub(self.context_of)
+        self._local_ids = LocalIds(local_id_bits)
         self._services: dict[int, ServiceContext] = {}
         self._names: dict[str, int] = {}
         self._uniques: dict[str, _UniqueSlot] = {}
         self._unique_started = trio.Event()
-        self._last_local = 0
         self._stopping = False
         self._nursery: trio.Nursery
         self._system: ServiceContext
@@ -76,7 +126,7 @@ class Node:
     # --- starting and stopping services ---------------------------------------------
 
     async def newservice(
-        self, service: str | type[Service], *args: Any, restart: RestartPolicy | None = None
+        self, service: str | type[BaseService], *args: Any, restart: RestartPolicy | None = None
     ) -> Address:
         """Start a service and return its address once its ``init(*args)`` has returned.
 
@@ -89,50 +139,43 @@ class Node:
             return await self._nursery.start(self._lifetime, cls, args)
         return await self._nursery.start(self._supervise, cls, args, restart)
 
-    async def uniqueservice(self, service: str | type[Service], *args: Any) -> Address:
+    async def uniqueservice(self, service: str | type[BaseService], *args: Any) -> Address:
         """Start the node's one instance of ``service``, or return it if it already runs.
 
-        Concurrent callers all get the instance the first of them started.
+        Concurrent callers all get the instance the first of them started; if that first
+        start is cancelled, the next caller in line starts it instead.
         """
         cls = load_service_class(service)
         key = service_key(cls)
-        slot = self._uniques.get(key)
-        if slot is not None:
+        while True:
+            slot = self._uniques.get(key)
+            if slot is None:
+                return await self._start_unique(key, cls, args)
             await slot.ready.wait()
             if slot.error is not None:
                 raise slot.error
-            return slot.address
-        slot = self._uniques[key] = _UniqueSlot()
-        try:
-            slot.address = await self.newservice(cls, *args)
-        except BaseException as exc:
-            del self._uniques[key]
-            slot.error = (
-                exc
-                if isinstance(exc, ServiceStartError)
-                else ServiceStartError(key, type(exc).__name__, str(exc))
-            )
-            slot.ready.set()
-            raise
-        slot.ready.set()
-        self._unique_started.set()
-        self._unique_started = trio.Event()
-        return slot.address
+            if not slot.abandoned:
+                return slot.address
 
-    async def queryservice(self, service: str | type[Service]) -> Address:
+    async def queryservice(self, service: str | type[BaseService]) -> Address:
         """Wait until the unique instance of ``service`` runs, and return its address."""
         key = service_key(load_service_class(service))
         while True:
             slot = self._uniques.get(key)
             if slot is not None:
                 await slot.ready.wait()
-                if slot.error is None:
+                if slot.error is None and not slot.abandoned:
                     return slot.address
             await self._unique_started.wait()
 
     async def kill(self, target: int | str) -> None:
-        """Stop a service now; every caller it still owed an answer gets ``ServiceExited``."""
+        """Stop a service now, without running the handlers of messages still queued;
+        every caller it still owed an answer gets ``ServiceExited``."""
         ctx = self.resolve(target)
+        if ctx is self._system:
+            raise ProtectedServiceError(
+                f"{ctx.label} is the node's system service; it stops with the node"
+            )
         ctx.stop("killed")
         await ctx.exited.wait()
 
@@ -147,18 +190,19 @@ class Node:
 
     # --- messages -------------------------------------------------------------------
 
-    async def call(
-        self, target: int | str, name: str, *args: Any, timeout: float | None = USE_NODE_DEFAULT
-    ) -> Any:
-        """Call a command from outside any service (or as the current service)."""
-        return await self._caller().call(target, name, args, timeout)
+    def call(
+        self, target: int | str, name: str, *args: Any, timeout: float | None = NODE_DEFAULT
+    ) -> Coroutine[Any, Any, Any]:
+        """``await`` it: call a command from outside any service (or as the current
+        service); see ``Service.call``."""
+        return self._caller().call(target, name, args, timeout)
 
-    async def send(self, target: int | str, name: str, *args: Any) -> None:
-        """Send a command that wants no answer."""
-        await self._caller().post(target, REQUEST, name, args)
+    def send(self, target: int | str, name: str, *args: Any) -> Coroutine[Any, Any, None]:
+        """``await`` it: send a command that wants no answer."""
+        return self._caller().post(target, REQUEST, name, args)
 
     async def post(self, target: int | str, kind: str, *args: Any) -> None:
-        """Deliver a message of another kind (``client``, ``text``, ...)."""
+        """Deliver a message of another kind (``client``, ``text``)."""
         await self._caller().post(target, kind, None, args)
 
     async def text(self, target: int | str, line: str) -> None:
@@ -166,20 +210,28 @@ class Node:
         await self.post(target, TEXT, line)
 
     def resolve(self, target: int | str) -> ServiceContext:
-        """The live service ``target`` (an address or a ``.name``) refers to."""
+        """The live service ``target`` (an address or a ``.name``) refers to.
+
+        An address without an incarnation (``Address.parse(":0100000a")``) means this
+        node's current one."""
+        ctx = self._services.get(target)  # type: ignore[arg-type]
+        if ctx is not None:
+            return ctx
         if isinstance(target, str):
             address = self._names.get(target)
             if address is None:
                 raise NoSuchService(target, _why_unknown_name(target))
-        else:
-            address = target
-        ctx = self._services.get(address)
-        if ctx is None:
-            raise NoSuchService(format_address(address))
-        return ctx
+            return self._services[address]
+        if not isinstance(target, int):
+            raise NoSuchService(repr(target), "an address is an int (or a name, a str)")
+        if not target >> HANDLE_BITS:  # the text form: this node's current incarnation
+            ctx = self._services.get(target | self.incarnation << HANDLE_BITS)
+            if ctx is not None:
+                return ctx
+        raise NoSuchService(format_address(target), self._why_unknown_address(target))
 
     def deliver_answer(self, destination: int, session: int, result: outcome.Outcome[Any]) -> None:
-        """Hand an answer straight to the waiting caller, never through a mailbox."""
+        """Queue an answer for the caller, in order with its other messages, never waiting."""
         ctx = self._services.get(destination)
         if ctx is None:
             self.late_replies += 1
@@ -189,21 +241,22 @@ class Node:
                 format_address(destination),
             )
             return
-        ctx.resolve_session(session, result)
+        ctx.mailbox.put_answer(session, result)
 
     # --- names ----------------------------------------------------------------------
 
     def register(self, name: str, address: int) -> None:
         """Give the live service at ``address`` the node-local name ``name`` (``.name``)."""
         _check_local_name(name)
-        owner = self._names.get(name)
-        if owner is not None and owner != address:
-            raise ServiceNameError(f"name {name!r} already belongs to {format_address(owner)}")
         ctx = self.resolve(address)
-        self._names[name] = address
+        owner = self._names.get(name)
+        if owner is not None and owner != ctx.address:
+            raise ServiceNameError(f"name {name!r} already belongs to {format_address(owner)}")
+        self._names[name] = ctx.address
         ctx.names.add(name)
 
     def unregister(self, name: str) -> None:
+        """Drop the node-local name ``name`` (no effect if nobody has it)."""
         address = self._names.pop(name, None)
         if address is not None and address in self._services:
             self._services[address].names.discard(name)
@@ -218,17 +271,40 @@ class Node:
         return [Address(a) for a in self._services]
 
     def context_of(self, address: int) -> ServiceContext | None:
+        """The runtime state of the live service at ``address``, or None."""
         return self._services.get(address)
 
     # --- lifetimes ------------------------------------------------------------------
 
     async def _boot(self) -> None:
+        self._nursery.start_soon(self.timers.run)
         address = await self.newservice(_System)
         self._system = self._services[address]
 
+    async def _start_unique(
+        self, key: str, cls: type[BaseService], args: tuple[Any, ...]
+    ) -> Address:
+        slot = self._uniques[key] = _UniqueSlot()
+        try:
+            slot.address = await self.newservice(cls, *args)
+        except BaseException as exc:
+            del self._uniques[key]
+            if isinstance(exc, trio.Cancelled):
+                slot.abandoned = True
+            elif isinstance(exc, ServiceStartError):
+                slot.error = exc
+            else:
+                slot.error = ServiceStartError(key, type(exc).__name__, str(exc))
+            slot.ready.set()
+            raise
+        slot.ready.set()
+        self._unique_started.set()
+        self._unique_started = trio.Event()
+        return slot.address
+
     async def _supervise(
         self,
-        cls: type[Service],
+        cls: type[BaseService],
         args: tuple[Any, ...],
         policy: RestartPolicy,
         task_status: trio.TaskStatus[Address],
@@ -258,7 +334,7 @@ class Node:
 
     async def _lifetime(
         self,
-        cls: type[Service],
+        cls: type[BaseService],
         args: tuple[Any, ...],
         task_status: trio.TaskStatus[Address] = trio.TASK_STATUS_IGNORED,
     ) -> bool:
@@ -266,41 +342,49 @@ class Node:
         ctx = self._create(cls)
         current_service.set(ctx)
         current_address.set(ctx.label)
+        ctx.base_context = contextvars.copy_context()
         running = False
+        process_exit: BaseException | None = None
         try:
             async with trio.open_nursery() as nursery:
                 ctx.nursery = nursery
                 self._services[ctx.address] = ctx
                 await ctx.instance.init(*args)
-                ctx.dispatcher.start()
+                Dispatcher(ctx).start()
                 running = True
                 task_status.started(Address(ctx.address))
         except BaseExceptionGroup as group:
-            cancelled, errors = group.split(trio.Cancelled)
+            _, errors = group.split(trio.Cancelled)
             if errors is None:
                 raise
-            error = _first_error(errors)
-            if not running:
+            process_exit = _process_exit(errors)
+            error = process_exit or _first_error(errors)
+            if process_exit is not None:
+                ctx.exit_reason = f"{type(error).__name__} raised: the node stops"
+            elif not running:
+                logger.error("%s (%s) failed to start", ctx.label, service_key(cls), exc_info=error)
                 raise ServiceStartError(ctx.label, type(error).__name__, str(error)) from error
-            ctx.exit_reason = f"crashed: {type(error).__name__}: {error}"
-            logger.error("%s crashed", ctx.label, exc_info=error)
+            else:
+                ctx.exit_reason = f"crashed: {type(error).__name__}: {error}"
+                logger.error("%s crashed", ctx.label, exc_info=error)
         finally:
             with trio.CancelScope(shield=True):
                 await self._retire(ctx, run_exit_hook=running)
+        if process_exit is not None:
+            raise process_exit
         if not running:
             raise ServiceStartError(ctx.label, "ServiceExited", f"{ctx.exit_reason} during init")
         return ctx.exit_reason not in ("exited", "node shutting down")
 
-    def _create(self, cls: type[Service]) -> ServiceContext:
-        if self._last_local >= MAX_LOCAL:
-            raise ServiceStartError(
-                cls.__qualname__, "AddressError", "node has used every local address"
-            )
-        self._last_local += 1
+    def _create(self, cls: type[BaseService]) -> ServiceContext:
+        try:
+            local = self._local_ids.take(trio.current_time())
+        except AddressError as exc:
+            raise ServiceStartError(cls.__qualname__, "AddressError", str(exc)) from None
         instance = cls()
-        ctx = ServiceContext(self, Address.make(self.id, self._last_local), instance)
-        ctx.dispatcher = Dispatcher(ctx)
-        instance._ctx = ctx
+        ctx = ServiceContext(self, Address.make(self.id, local, self.incarnation), instance)
+        instance._ctx = ctx  # type: ignore[attr-defined]
+        instance._node = self  # type: ignore[attr-defined]
         return ctx
 
     async def _retire(self, ctx: ServiceContext, run_exit_hook: bool) -> None:
@@ -321,24 +405,39 @@ class Node:
             if scope.cancelled_caught:
                 logger.error("%s: on_exit did not finish within %gs", ctx.label, EXIT_HOOK_TIMEOUT)
         self._services.pop(ctx.address, None)
+        self._local_ids.free(ctx.address.local, trio.current_time())
         logger.debug("%s %s", ctx.label, reason)
         ctx.exited.set()
 
     def _caller(self) -> ServiceContext:
         return current_service.get() or self._system
 
+    def _why_unknown_address(self, address: int) -> str:
+        node = Address(address).node
+        if node != self.id:
+            return f"it is on node {node}, and this node ({self.id}) has no cluster link"
+        return "no live service at this address"
 
-class _System(Service):
+
+class _System(BaseService):
     """The node's own service: the source of calls made from outside any service."""
 
 
 class _UniqueSlot:
-    __slots__ = ("ready", "address", "error")
+    __slots__ = ("ready", "address", "error", "abandoned")
 
     def __init__(self) -> None:
         self.ready = trio.Event()
         self.address: Address = Address(0)
         self.error: BaseException | None = None
+        self.abandoned = False
+        """The start was cancelled: whoever waits on it starts the service anew."""
+
+
+def _process_exit(group: BaseExceptionGroup) -> BaseException | None:
+    """The KeyboardInterrupt or SystemExit in ``group``, if there is one."""
+    matched, _ = group.split(PROCESS_EXITS)
+    return None if matched is None else _first_error(matched)
 
 
 def _first_error(group: BaseExceptionGroup) -> BaseException:

@@ -3,75 +3,50 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, ClassVar, NoReturn, TypeVar
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import trio
 
 from meshnet.address import Address
-from meshnet.context import USE_NODE_DEFAULT
-from meshnet.mailbox import Policy
+from meshnet.base import BaseService, command
+from meshnet.context import NODE_DEFAULT, Responder, ServiceContext
 from meshnet.message import REQUEST, TEXT
+from meshnet.node import Node
 
 if TYPE_CHECKING:
-    from meshnet.context import Responder, ServiceContext
-    from meshnet.node import Node
     from meshnet.supervision import RestartPolicy
 
-F = TypeVar("F", bound=Callable[..., Awaitable[Any]])
+__all__ = ["Service", "command"]
 
 
-def command(function: F) -> F:
-    """Mark an async method as a command other services may ``call`` or ``send``."""
-    function._meshnet_command = True  # type: ignore[attr-defined]
-    return function
-
-
-class Service:
+class Service(BaseService):
     """Base class of services. Subclass it, write ``@command`` methods, start it with
     ``newservice``.
 
-    Each message is handled in its own task as soon as the previous one has started, so a
-    command that awaits a call does not hold up the service's other messages (skynet's
-    reentrancy); use ``meshnet.Queue`` where handlers must not interleave.
-
-    Class attributes set the mailbox: ``mailbox_size`` messages at most; when it is full
-    ``mailbox_policy = "wait"`` makes senders wait and ``"reject"`` raises ``Busy`` in them;
-    a warning is logged when more than ``mailbox_warning`` messages are queued.
+    Messages start in the order they arrive. Each is handled in its own task once it
+    suspends, so a command that awaits a call does not hold up the service's other
+    messages (skynet's reentrancy); use ``meshnet.Queue`` where handlers must not
+    interleave. Class attributes bound the mailbox and the handlers running at once
+    (``mailbox_size``, ``mailbox_policy``, ``mailbox_warning``, ``max_concurrency``; see
+    ``meshnet.base.BaseService``). Define ``async def on_client(self, fd, packet)`` to take
+    packets a gate forwards, ``async def on_text(self, line)`` for text messages.
     """
 
-    mailbox_size: ClassVar[int] = 4096
-    mailbox_policy: ClassVar[Policy] = "wait"
-    mailbox_warning: ClassVar[int] = 1024
-    _commands: ClassVar[dict[str, Callable[..., Awaitable[Any]]]] = {}
     _ctx: ServiceContext
-
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        cls._commands = {
-            name: attr
-            for klass in reversed(cls.__mro__)
-            for name, attr in vars(klass).items()
-            if getattr(attr, "_meshnet_command", False)
-        }
-
-    # --- lifecycle hooks ------------------------------------------------------------
-
-    async def init(self, *args: Any) -> None:
-        """Set the service up; messages are handled once it returns. Raise to refuse to start."""
-
-    async def on_exit(self) -> None:
-        """Runs once when the service ends for any reason (exit, kill, shutdown, crash)."""
+    _node: Node
 
     # --- identity -------------------------------------------------------------------
 
     @property
     def address(self) -> Address:
+        """This service's address."""
         return Address(self._ctx.address)
 
     @property
     def node(self) -> Node:
-        return self._ctx.node
+        """The node this service runs on."""
+        return self._node
 
     @property
     def log(self) -> logging.Logger:
@@ -80,22 +55,28 @@ class Service:
 
     # --- messages -------------------------------------------------------------------
 
-    async def call(
-        self, target: int | str, name: str, *args: Any, timeout: float | None = USE_NODE_DEFAULT
-    ) -> Any:
-        """Run command ``name`` on ``target`` (address or ``.name``) and return its answer.
+    def call(
+        self, target: int | str, name: str, *args: Any, timeout: float | None = NODE_DEFAULT
+    ) -> Coroutine[Any, Any, Any]:
+        """``await`` it: run command ``name`` on ``target`` (address or ``.name``) and
+        return its answer.
 
-        Raises ``CallError`` (or a subclass: ``NoSuchService``, ``ServiceExited``,
-        ``CallTimeout``, ``Busy``) when no answer value comes back.
+        ``timeout`` seconds (default: the node's ``call_timeout``; None: no limit) cover
+        the wait for room in a full mailbox and the wait for the answer. Raises
+        ``CallError`` or a subclass (``NoSuchService``, ``ServiceExited``, ``CallTimeout``,
+        ``Busy``, ``UnknownCommand``) when no answer value comes back. (A plain method
+        returning the runtime's coroutine: one frame less on the hottest path.)
         """
-        return await self._ctx.call(target, name, args, timeout)
+        return self._ctx.call(target, name, args, timeout)
 
-    async def send(self, target: int | str, name: str, *args: Any) -> None:
-        """Queue command ``name`` on ``target`` without waiting for it to run."""
-        await self._ctx.post(target, REQUEST, name, args)
+    def send(self, target: int | str, name: str, *args: Any) -> Coroutine[Any, Any, None]:
+        """``await`` it: queue command ``name`` on ``target`` without waiting for it to
+        run. Waits only for room in a full mailbox whose policy is ``"wait"``."""
+        return self._ctx.post(target, REQUEST, name, args)
 
     async def post(self, target: int | str, kind: str, *args: Any) -> None:
-        """Queue a message of another kind; the target handles it in ``on_<kind>(*args)``."""
+        """Queue a message of another kind (``"client"``, ``"text"``); the target handles
+        it in ``on_<kind>(*args)``."""
         await self._ctx.post(target, kind, None, args)
 
     async def text(self, target: int | str, line: str) -> None:
@@ -132,6 +113,7 @@ class Service:
         return self._ctx.fork(later, ())
 
     async def sleep(self, seconds: float) -> None:
+        """Suspend this task for ``seconds`` (the service's other messages go on)."""
         await trio.sleep(seconds)
 
     def now(self) -> float:
@@ -147,8 +129,8 @@ class Service:
         return self._ctx.wakeup(token)
 
     async def exit(self) -> NoReturn:
-        """End this service now: its tasks are cancelled and callers still waiting get
-        ``ServiceExited``."""
+        """End this service now: its tasks are cancelled, no queued message starts, and
+        callers still waiting get ``ServiceExited``."""
         self._ctx.stop("exited")
         await trio.lowlevel.checkpoint()
         raise AssertionError("unreachable: the service's tasks were cancelled")
@@ -156,42 +138,59 @@ class Service:
     # --- other services -------------------------------------------------------------
 
     async def newservice(
-        self, service: str | type[Service], *args: Any, restart: RestartPolicy | None = None
+        self, service: str | type[BaseService], *args: Any, restart: RestartPolicy | None = None
     ) -> Address:
-        return await self._ctx.node.newservice(service, *args, restart=restart)
+        """Start a service (a class or ``"package.module:Class"``) and return its address
+        once its ``init(*args)`` returned; see ``Node.newservice``."""
+        return await self._node.newservice(service, *args, restart=restart)
 
-    async def uniqueservice(self, service: str | type[Service], *args: Any) -> Address:
-        return await self._ctx.node.uniqueservice(service, *args)
+    async def uniqueservice(self, service: str | type[BaseService], *args: Any) -> Address:
+        """The node's one instance of ``service``, started on first use; see
+        ``Node.uniqueservice``."""
+        return await self._node.uniqueservice(service, *args)
 
-    async def queryservice(self, service: str | type[Service]) -> Address:
-        return await self._ctx.node.queryservice(service)
+    async def queryservice(self, service: str | type[BaseService]) -> Address:
+        """Wait until the unique instance of ``service`` runs, and return its address."""
+        return await self._node.queryservice(service)
 
     async def kill(self, target: int | str) -> None:
-        await self._ctx.node.kill(target)
+        """Stop another service now; its callers get ``ServiceExited``."""
+        await self._node.kill(target)
 
     def register(self, name: str) -> None:
         """Give this service the node-local name ``name`` (``.name``); dropped on exit."""
-        self._ctx.node.register(name, self._ctx.address)
+        self._node.register(name, self._ctx.address)
 
     def lookup(self, name: str) -> Address | None:
-        return self._ctx.node.lookup(name)
+        """The address registered as ``name``, or None."""
+        return self._node.lookup(name)
 
     # --- multicast ------------------------------------------------------------------
 
     def channel_new(self) -> int:
-        """Create a multicast channel and return its id."""
-        return self._ctx.node.multicast.new()
+        """Create a multicast channel owned by this service and return its id; it is
+        deleted when this service ends."""
+        return self._node.multicast.new(self._ctx)
 
     def channel_delete(self, channel: int) -> None:
-        self._ctx.node.multicast.delete(channel)
+        """Delete ``channel``; its subscribers are told (their ``on_delete``) after the
+        publications sent before."""
+        self._node.multicast.delete(channel, self._ctx)
 
-    def subscribe(self, channel: int, callback: Callable[..., Awaitable[Any]]) -> None:
-        """Have ``await callback(channel, source, *args)`` run here for every publication."""
-        self._ctx.node.multicast.subscribe(self._ctx, channel, callback)
+    def subscribe(
+        self,
+        channel: int,
+        callback: Callable[..., Awaitable[Any]],
+        on_delete: Callable[[int], Awaitable[Any]] | None = None,
+    ) -> None:
+        """Have ``await callback(channel, source, *args)`` run here for every publication,
+        and ``await on_delete(channel)`` once the channel is deleted."""
+        self._node.multicast.subscribe(self._ctx, channel, callback, on_delete)
 
     def unsubscribe(self, channel: int) -> None:
-        self._ctx.node.multicast.unsubscribe(self._ctx, channel)
+        """Stop receiving ``channel``'s publications (those already queued are dropped)."""
+        self._node.multicast.unsubscribe(self._ctx, channel)
 
     async def publish(self, channel: int, *args: Any) -> int:
         """Send ``args`` to every subscriber of ``channel``; return how many took it."""
-        return await self._ctx.node.multicast.publish(self._ctx, channel, args)
+        return await self._node.multicast.publish(self._ctx, channel, args)

@@ -335,11 +335,20 @@ async def test_crash_in_a_forked_task_ends_the_service_but_not_the_node(node, ca
     assert await node.call(other, "ping") == "pong"
 
 
-async def test_a_handler_raising_system_exit_ends_the_service_and_answers_its_caller(node):
-    forker = await node.newservice(Forker)
-    with trio.fail_after(5), pytest.raises(ServiceExited, match="SystemExit"):
-        await node.call(forker, "system_exit")
-    assert forker not in node.services()
+async def test_a_handler_raising_system_exit_answers_its_caller_then_stops_the_node():
+    from meshnet import open_node
+
+    answers = []
+    with pytest.raises(SystemExit) as stopped:
+        async with open_node() as node:
+            forker = await node.newservice(Forker)
+            try:
+                await node.call(forker, "system_exit")
+            except ServiceExited as exc:
+                answers.append(exc)
+            await trio.sleep_forever()  # the node is stopping: this is cancelled
+    assert stopped.value.code == 3
+    assert "SystemExit" in str(answers[0])
 
 
 async def test_wait_suspends_until_wakeup(node):

@@ -83,7 +83,7 @@ def test_a_bad_config_prints_one_error_line_and_exits_non_zero(tmp_path, text, m
     assert err.startswith("meshnet: error:")
 
 
-def test_a_start_service_whose_init_fails_is_one_error_line(tmp_path):
+def test_a_start_service_whose_init_fails_logs_its_traceback_then_one_error_line(tmp_path):
     examples = REPO / "examples"
     path = write(
         tmp_path,
@@ -93,5 +93,6 @@ def test_a_start_service_whose_init_fails_is_one_error_line(tmp_path):
     process = meshnet("node", path)
     _, err = process.communicate(timeout=20)
     assert process.returncode == 1
-    assert "Traceback" not in err
+    assert "failed to start" in err and "Traceback" in err
+    assert err.splitlines()[-1].startswith("meshnet: error: ")
     assert "did not start: TypeError" in err.splitlines()[-1]

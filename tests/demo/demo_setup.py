@@ -9,6 +9,7 @@ import trio
 
 from demo_game.main import Main
 from demo_game.names import MANAGER
+from meshnet.address import Address
 
 HOST = "127.0.0.1"
 CHEAP_SCRYPT = {"scrypt_n": 2**8, "scrypt_r": 8, "scrypt_p": 1}
@@ -49,9 +50,16 @@ async def agent_of(node, user: str) -> int | None:
 
 async def agent_gone(node, user: str, agent: int | None) -> None:
     """Wait until ``agent`` no longer serves ``user`` and has exited (at once for None,
-    an agent that already left)."""
+    an agent that already left). ``agent`` may be a full address or the text form's."""
     with trio.fail_after(WAIT):
         while agent is not None and (
-            await agent_of(node, user) == agent or agent in node.services()
+            same_agent(await agent_of(node, user), agent)
+            or any(same_agent(live, agent) for live in node.services())
         ):
             await trio.sleep(0.02)
+
+
+def same_agent(address: int | None, other: int) -> bool:
+    """True if both name the same service, even when one comes from its text form (which
+    leaves out the node's incarnation)."""
+    return address is not None and Address(address).handle == Address(other).handle
