@@ -17,7 +17,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from meshnet.cli import _host_port
+from meshnet.login.cli import host_port
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "examples"
@@ -117,13 +117,13 @@ def test_an_unreachable_msgserver_is_a_one_line_error(ports):
 
 @given(st.text(min_size=1), st.integers(0, 65535))
 def test_host_port_splits_at_the_last_colon(host, port):
-    assert _host_port(f"{host}:{port}") == (host, port)
+    assert host_port(f"{host}:{port}") == (host, port)
 
 
 @given(st.text())
 def test_host_port_returns_a_port_or_refuses_any_text(text):
     try:
-        host, port = _host_port(text)
+        host, port = host_port(text)
     except argparse.ArgumentTypeError:
         return
     assert host and 0 <= port <= 65535
@@ -132,4 +132,4 @@ def test_host_port_returns_a_port_or_refuses_any_text(text):
 @pytest.mark.parametrize("text", ["host", ":80", "host:", "host:65536", "host:1000000", "h:²"])
 def test_host_port_refuses(text):
     with pytest.raises(argparse.ArgumentTypeError):
-        _host_port(text)
+        host_port(text)
