@@ -2,7 +2,8 @@
 
 ``tests/vectors/`` holds a copy of the project's ``shared/vectors/`` files (recorded from
 skynet's own crypt and login code), so a clone tests against them wherever it is checked
-out; ``test_vectors_copy.py`` checks the copy still matches the shared originals.
+out; ``test_vectors_copy.py`` checks the copy still matches the shared originals where
+they are beside the repository (the developers' checkout).
 """
 
 import json
@@ -14,6 +15,8 @@ from typing import Any
 import pytest
 
 VECTORS_DIR = Path(__file__).resolve().parents[1] / "vectors"
+SHARED_VECTORS_DIR = Path(__file__).resolve().parents[3] / "shared" / "vectors"
+"""The originals, beside the repository in the developers' checkout only."""
 
 Entry = dict[str, Any]
 

@@ -1,16 +1,13 @@
-"""The repository's copy of the shared vectors must not drift from the originals."""
+"""The repository's copy of the shared vectors must not drift from the originals.
 
-from pathlib import Path
+Collected only where the originals are beside the repository (see ``conftest.py``).
+"""
 
 import pytest
-from login_vectors import VECTORS_DIR
-
-SHARED = Path(__file__).resolve().parents[3] / "shared" / "vectors"
+from login_vectors import SHARED_VECTORS_DIR, VECTORS_DIR
 
 
 @pytest.mark.parametrize("filename", ["crypt.json", "login_transcript.json"])
 def test_copy_matches_the_shared_vectors(filename):
-    original = SHARED / filename
-    if not original.exists():
-        pytest.skip(f"{original} is not beside this clone; the copy is used as it is")
+    original = SHARED_VECTORS_DIR / filename
     assert (VECTORS_DIR / filename).read_bytes() == original.read_bytes()
