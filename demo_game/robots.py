@@ -2,12 +2,13 @@
 
 Each robot connects (TCP or WebSocket), signs in (signing up first if it has no account
 yet: user ``<prefix><n>``, password ``robot-password``) and logs in. Once every robot has
-logged in (or failed to), they all ping, back to back, until the run's time is up (at
-least once each, even if the logins took all of it): two
-phases, so that pings do not starve the logins and each rate is measured on its own. A
-robot stops at its first error, which is counted by kind. A progress line on stderr shows
-the run; at the end a ``Summary`` gives logins/s (over the login phase), pings/s (over the
-ping phase), ping latency percentiles and the errors.
+logged in (or failed to), they all ping, back to back, until the run's time is up: two
+phases, so that pings do not starve the logins and each rate is measured on its own. The
+time is a hard limit: when it is up (or the run is interrupted), every robot stops where
+it is, and what was in flight is neither counted nor waited for. A robot stops at its
+first error, which is counted by kind. A progress line on stderr shows the run; at the end
+a ``Summary`` gives logins/s (over the login phase), pings/s (over the ping phase), ping
+latency percentiles and the errors, leaving out what there were no samples for.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ SPARE_FDS = 256
 
 
 class RobotsError(MeshnetError):
-    """The robots cannot run: too few file descriptors, or no robot at all."""
+    """The robots cannot run: too few file descriptors, no robot at all, or no time."""
 
 
 class _Failed(Exception):
@@ -57,6 +58,7 @@ class Tally:
     last_login: float | None = None
     latencies: list[float] = field(default_factory=list)
     errors: Counter[str] = field(default_factory=Counter)
+    interrupted_at: float | None = None
 
     def settle(self) -> None:
         """One more robot is done with the login phase."""
@@ -68,27 +70,47 @@ class Tally:
 
 @dataclass(frozen=True)
 class Summary:
+    """What a run did. Rates and percentiles are None where there is nothing to measure."""
+
     robots: int
     transport: str
     seconds: float
+    interrupted: bool
+    """The run was stopped before its time was up (Ctrl-C)."""
     logins: int
-    logins_per_s: float
+    logins_per_s: float | None
     login_seconds: float
+    logging_in: int
+    """Robots still logging in when the run ended: neither logged in nor failed."""
     pings: int
-    pings_per_s: float
+    pings_per_s: float | None
     ping_seconds: float
-    p50_ms: float
-    p99_ms: float
+    p50_ms: float | None
+    p99_ms: float | None
     errors: dict[str, int]
 
     def lines(self) -> list[str]:
+        """The summary as printed: robots, logins, pings, ping latency, errors."""
         errors = ", ".join(f"{kind}: {n}" for kind, n in sorted(self.errors.items()))
+        logins = f"logins: {self.logins}"
+        if self.logins_per_s is not None:
+            logins += f" in {self.login_seconds:.1f} s ({self.logins_per_s:.1f} logins/s)"
+        if self.logging_in:
+            logins += f"; {self.logging_in} robots were still logging in at the end"
+        pings = f"pings: {self.pings}"
+        if self.pings_per_s is not None:
+            pings += f" in {self.ping_seconds:.1f} s ({self.pings_per_s:.1f} pings/s)"
+        latency = (
+            "ping latency: no ping was answered"
+            if self.p50_ms is None or self.p99_ms is None
+            else f"ping latency: p50 {self.p50_ms:.2f} ms, p99 {self.p99_ms:.2f} ms"
+        )
         return [
-            f"robots: {self.robots} over {self.transport}, {self.seconds:.1f} s",
-            f"logins: {self.logins} in {self.login_seconds:.1f} s"
-            f" ({self.logins_per_s:.1f} logins/s)",
-            f"pings: {self.pings} in {self.ping_seconds:.1f} s ({self.pings_per_s:.1f} pings/s)",
-            f"ping latency: p50 {self.p50_ms:.2f} ms, p99 {self.p99_ms:.2f} ms",
+            f"robots: {self.robots} over {self.transport}, {self.seconds:.1f} s"
+            + (" (interrupted)" if self.interrupted else ""),
+            logins,
+            pings,
+            latency,
             f"errors: {sum(self.errors.values())}" + (f" ({errors})" if errors else ""),
         ]
 
@@ -102,23 +124,34 @@ async def run_robots(
     ws: bool = False,
     prefix: str = "robot-",
     progress: TextIO | None = None,
+    interrupt: trio.Event | None = None,
 ) -> Summary:
-    """Run ``count`` robots against the hub at ``host:port`` for ``duration`` seconds;
-    with ``progress``, keep a progress line there."""
+    """Run ``count`` robots against the hub at ``host:port`` for ``duration`` seconds.
+
+    The run ends when the time is up, every robot has failed, or ``interrupt`` is set;
+    whatever is still in flight then is dropped, not counted. With ``progress``, a
+    progress line is kept there.
+    """
     if count < 1:
         raise RobotsError("at least one robot is needed")
+    if not (0 < duration < math.inf):
+        raise RobotsError(f"the duration must be a number of seconds above 0, not {duration}")
     tally = Tally(count, trio.current_time())
     deadline = tally.started + duration
-    async with trio.open_nursery() as nursery:
-        if progress is not None:
-            nursery.start_soon(_show_progress, tally, deadline, progress)
-        async with trio.open_nursery() as robots:
-            for index in range(count):
-                robots.start_soon(_robot, tally, deadline, host, port, ws, f"{prefix}{index}")
-        nursery.cancel_scope.cancel()
-    if progress is not None:
-        print(_progress_line(tally, trio.current_time(), deadline), file=progress, flush=True)
-    return _summarize(tally, "websocket" if ws else "tcp", trio.current_time())
+    line = _ProgressLine(progress)
+    with trio.move_on_at(deadline):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(_show_progress, tally, deadline, line)
+            if interrupt is not None:
+                nursery.start_soon(_interrupt_on, interrupt, tally, nursery.cancel_scope)
+            async with trio.open_nursery() as robots:
+                for index in range(count):
+                    robots.start_soon(_robot, tally, host, port, ws, f"{prefix}{index}")
+            nursery.cancel_scope.cancel()
+    # when the robots were stopped, not when they had closed their connections
+    ended = min(trio.current_time(), deadline, tally.interrupted_at or math.inf)
+    line.finish(_progress_line(tally, ended, deadline))
+    return _summarize(tally, "websocket" if ws else "tcp", ended)
 
 
 def ensure_fd_limit(robots: int) -> None:
@@ -135,7 +168,8 @@ def ensure_fd_limit(robots: int) -> None:
     resource.setrlimit(resource.RLIMIT_NOFILE, (needed, hard))
 
 
-async def _robot(tally: Tally, deadline: float, host: str, port: int, ws: bool, user: str) -> None:
+async def _robot(tally: Tally, host: str, port: int, ws: bool, user: str) -> None:
+    """Log in, wait for every robot to be done logging in, then ping until cancelled."""
     settled = False
     try:
         async with open_hub(host, port, ws=ws) as hub:
@@ -146,22 +180,21 @@ async def _robot(tally: Tally, deadline: float, host: str, port: int, ws: bool, 
             settled = True
             tally.online += 1
             try:
-                with trio.move_on_at(deadline):
-                    await tally.everyone_settled.wait()
-                await _ping_until(hub, deadline, tally)
+                await tally.everyone_settled.wait()
+                await _ping_forever(hub, tally)
             finally:
                 tally.online -= 1
     except _Failed as failure:
-        tally.errors[str(failure)] += 1
+        kind = str(failure)
     except trio.TooSlowError:
-        tally.errors[f"no answer within {REQUEST_TIMEOUT:g}s"] += 1
+        kind = f"no answer within {REQUEST_TIMEOUT:g}s"
     except OSError as exc:
-        tally.errors[_os_error_kind(exc)] += 1
+        kind = _os_error_kind(exc)
     except (MeshnetError, trio.BrokenResourceError, trio_websocket.HandshakeError) as exc:
-        tally.errors[type(exc).__name__] += 1
-    finally:
-        if not settled:
-            tally.settle()
+        kind = type(exc).__name__
+    tally.errors[kind] += 1
+    if not settled:
+        tally.settle()
 
 
 async def _log_in(hub: HubClient, user: str) -> None:
@@ -183,16 +216,14 @@ def _os_error_kind(exc: OSError) -> str:
     return f"OSError {errno.errorcode.get(code, code) if code else exc}"
 
 
-async def _ping_until(hub: HubClient, deadline: float, tally: Tally) -> None:
-    """Ping back to back until ``deadline``, at least once."""
+async def _ping_forever(hub: HubClient, tally: Tally) -> None:
+    """Ping back to back until cancelled (the end of the run) or refused."""
     while True:
         sent = trio.current_time()
         answer = await _request(hub, "ping")
         if not answer.ok:
             raise _Failed(f"ping: {answer.reply.error}")
         tally.latencies.append(trio.current_time() - sent)
-        if sent >= deadline:
-            return
 
 
 async def _ask(hub: HubClient, name: str, body: dict[str, str] | None = None) -> bool:
@@ -208,21 +239,49 @@ async def _request(hub: HubClient, name: str, body: dict[str, str] | None = None
         return await hub.request(name, body)
 
 
-async def _show_progress(tally: Tally, deadline: float, out: TextIO) -> None:
+async def _interrupt_on(interrupt: trio.Event, tally: Tally, scope: trio.CancelScope) -> None:
+    await interrupt.wait()
+    tally.interrupted_at = trio.current_time()
+    scope.cancel()
+
+
+async def _show_progress(tally: Tally, deadline: float, line: _ProgressLine) -> None:
     while True:
-        print(_progress_line(tally, trio.current_time(), deadline), end="\r", file=out, flush=True)
+        line.show(_progress_line(tally, trio.current_time(), deadline))
         await trio.sleep(PROGRESS_EVERY)
+
+
+class _ProgressLine:
+    """A line rewritten in place (``\\r``), each text padded to cover the longest before it
+    so that no stale characters are left behind; nothing at all without an output."""
+
+    def __init__(self, out: TextIO | None) -> None:
+        self._out = out
+        self._width = 0
+
+    def show(self, text: str) -> None:
+        self._write(text, "\r")
+
+    def finish(self, text: str) -> None:
+        """The last text, and the end of the line."""
+        self._write(text, "\n")
+
+    def _write(self, text: str, end: str) -> None:
+        if self._out is None:
+            return
+        self._width = max(self._width, len(text))
+        print(text.ljust(self._width), end=end, file=self._out, flush=True)
 
 
 def _progress_line(tally: Tally, now: float, deadline: float) -> str:
     duration = deadline - tally.started
-    done = 1.0 if duration <= 0 else min(1.0, (now - tally.started) / duration)
+    done = min(1.0, (now - tally.started) / duration)
     filled = round(done * BAR_WIDTH)
     phase = "pinging" if tally.everyone_settled.is_set() else "logging in"
     return (
         f"[{'#' * filled}{'.' * (BAR_WIDTH - filled)}] {now - tally.started:5.1f}/{duration:g}s"
         f"  {phase:10}  online {tally.online}/{tally.robots}  logins {tally.logins}"
-        f"  pings {len(tally.latencies)}  errors {sum(tally.errors.values())} "
+        f"  pings {len(tally.latencies)}  errors {sum(tally.errors.values())}"
     )
 
 
@@ -235,20 +294,26 @@ def _summarize(tally: Tally, transport: str, ended: float) -> Summary:
         robots=tally.robots,
         transport=transport,
         seconds=ended - tally.started,
+        interrupted=tally.interrupted_at is not None,
         logins=tally.logins,
-        logins_per_s=tally.logins / login_time if login_time > 0 else 0.0,
+        logins_per_s=_rate(tally.logins, login_time),
         login_seconds=login_time,
+        logging_in=tally.robots - tally.settled,
         pings=pings,
-        pings_per_s=pings / ping_time if ping_time > 0 else 0.0,
+        pings_per_s=_rate(pings, ping_time),
         ping_seconds=ping_time,
-        p50_ms=_percentile(latencies, 0.50) * 1000,
-        p99_ms=_percentile(latencies, 0.99) * 1000,
+        p50_ms=_percentile_ms(latencies, 0.50),
+        p99_ms=_percentile_ms(latencies, 0.99),
         errors=dict(tally.errors),
     )
 
 
-def _percentile(ordered: list[float], fraction: float) -> float:
-    """Nearest-rank percentile of an ascending list (0 for an empty one)."""
+def _rate(count: int, seconds: float) -> float | None:
+    return count / seconds if count and seconds > 0 else None
+
+
+def _percentile_ms(ordered: list[float], fraction: float) -> float | None:
+    """Nearest-rank percentile of an ascending list of seconds, in ms (None if empty)."""
     if not ordered:
-        return 0.0
-    return ordered[max(0, math.ceil(fraction * len(ordered)) - 1)]
+        return None
+    return ordered[max(0, math.ceil(fraction * len(ordered)) - 1)] * 1000
