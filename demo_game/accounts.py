@@ -65,6 +65,7 @@ class AccountStore:
         return cls(database, cost)
 
     async def close(self) -> None:
+        """Close the database once every queued job has run."""
         await self._db.stop(sqlite3.Connection.close)
 
     async def signup(self, user: str, password: str) -> bool:

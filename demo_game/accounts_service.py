@@ -13,6 +13,8 @@ from meshnet import Service, command
 
 
 class Accounts(Service):
+    """The ``.accounts`` service: the account store, off the event loop."""
+
     async def init(self, path: str, n: int, r: int, p: int) -> None:
         self.store = await AccountStore.open(path, ScryptCost(n, r, p))
         self.register(ACCOUNTS)

@@ -40,12 +40,16 @@ has no channel for pushes); None while serving anything else."""
 
 @dataclass
 class Link:
+    """One way the user reaches the agent: a hub connection or a msgserver login."""
+
     client: Client
     via_msgserver: bool
     connected: bool
 
 
 class Agent(Backend):
+    """The agent of one user online: serves ``login`` and ``ping``, waits for a reconnect."""
+
     protocol = proto
 
     async def init(self, user: str, reconnect_window: float) -> None:
@@ -101,6 +105,7 @@ class Agent(Backend):
 
     @handles("login")
     async def login(self, client: Client, body: dict[str, Any]) -> dict[str, bool]:
+        """Log the connection in: push ``welcome``, ``{ok: true}``; false while another one is."""
         key = _key(client)
         if self.logged_in not in (None, key):
             return {"ok": False}
@@ -110,6 +115,7 @@ class Agent(Backend):
 
     @handles("ping")
     async def ping(self, client: Client, body: dict[str, Any]) -> dict[str, Any]:
+        """``{}`` once the connection logged in; error ``not logged in`` before."""
         if self.logged_in != _key(client):
             raise ClientError(NOT_LOGGED_IN)
         return {}

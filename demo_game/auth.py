@@ -16,6 +16,8 @@ from meshnet.gate import Backend, Client, ClientError, handles
 
 
 class Auth(Backend):
+    """The ``.auth`` backend: signup and signin over the hub."""
+
     protocol = proto
 
     async def init(self) -> None:
@@ -23,11 +25,13 @@ class Auth(Backend):
 
     @handles("signup")
     async def signup(self, client: Client, body: dict[str, Any]) -> dict[str, bool]:
+        """Create the account; ``{ok: false}`` if the name is taken."""
         user, password = _credentials(body)
         return {"ok": await self.call(ACCOUNTS, "signup", user, password)}
 
     @handles("signin")
     async def signin(self, client: Client, body: dict[str, Any]) -> dict[str, bool]:
+        """Check the password, bind the connection to the user's agent; false if wrong."""
         user, password = _credentials(body)
         if client.user is not None:
             raise ClientError(f"already signed in as {client.user}")

@@ -29,6 +29,8 @@ class ConnectionLost(MeshnetError):
 
 @dataclass(frozen=True)
 class Answer:
+    """The reply to one request, and the pushes that came before it."""
+
     reply: Reply
     pushes: list[Reply]
     """What the server sent before the reply: its pushes (and any answer to a packet sent
@@ -104,6 +106,7 @@ class SecureClient:
         return self._answer(name, response.ok, response.content)
 
     async def aclose(self) -> None:
+        """Close the msgserver connection."""
         await self.gate.aclose()
 
     def _packet(self, name: str, body: dict[str, Any] | None) -> bytes:

@@ -38,6 +38,7 @@ class DatabaseThread(Generic[C]):
 
     @classmethod
     async def start(cls, connect: Callable[[], C], name: str = "database") -> DatabaseThread[C]:
+        """Start the thread and open its connection with ``connect()`` there."""
         database = cls(name)
         database._thread.start()
         await database._submit(_open, database, connect)

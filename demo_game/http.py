@@ -52,4 +52,5 @@ def response(
 
 
 def error_response(error: HttpError) -> bytes:
+    """The whole HTTP response for ``error``: its status, and the status line as body."""
     return response(error.status, f"{error}\n".encode())

@@ -11,4 +11,6 @@ from meshnet.gate import Router
 
 
 class Hub(Router):
+    """The gate players connect to, routing by the demo protocol's rules."""
+
     protocol = proto

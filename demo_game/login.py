@@ -31,6 +31,8 @@ class Refused(MeshnetError):
 
 
 class DemoLogin(LoginServer):
+    """The login server (``.login``) over the accounts; the token server ``signup`` signs up."""
+
     async def init(self, host: str, port: int, servername: str) -> None:
         self.servername = servername.encode()
         self.online: dict[str, Any] = {}

@@ -23,6 +23,8 @@ logger = logging.getLogger(__name__)
 
 
 class Main(Service):
+    """The start service of the demo node: starts every other service from the settings."""
+
     async def init(self, *settings: dict[str, Any]) -> None:
         conf = parse_settings(*settings)
         scrypt = conf.scrypt

@@ -18,6 +18,8 @@ logger = logging.getLogger(__name__)
 
 
 class Manager(Service):
+    """The ``.manager``: finds or starts the agent of a user, one at a time per user."""
+
     async def init(self, reconnect_window: float) -> None:
         self.reconnect_window = reconnect_window
         self.agents: dict[str, int] = {}

@@ -28,6 +28,8 @@ NOT_HERE = "sign up and sign in through the login server"
 
 @dataclass(frozen=True)
 class Player:
+    """A user logged in through the login server: their username, their link and agent."""
+
     username: bytes
     link: list[Any]
     """The login as a link of the agent: ``Client(msgserver, subid, user)``."""
@@ -35,6 +37,8 @@ class Player:
 
 
 class DemoMsgServer(MsgServer):
+    """The ``.msgserver``: CBOR requests of the demo protocol, passed to the user's agent."""
+
     async def init(self, conf: dict[str, Any]) -> None:
         self.players: dict[str, Player] = {}
         self.by_username: dict[bytes, Player] = {}

@@ -66,6 +66,8 @@ class SettingsError(MeshnetError):
 
 @dataclass(frozen=True)
 class Settings:
+    """The checked settings of a demo node (see this module's docstring)."""
+
     hub: dict[str, Any]
     login_address: str
     login_port: int

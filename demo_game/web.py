@@ -37,6 +37,8 @@ REQUEST_TIMEOUT = 10.0
 
 
 class WebServer(Service):
+    """The HTTP server of the browser page."""
+
     async def init(self, host: str, port: int, ws_port: int | None) -> None:
         """Serve on ``host:port``; the page connects to the hub's WebSocket on ``ws_port``."""
         self.config = json.dumps({"ws_port": ws_port, "protocol": proto.table()}).encode()
@@ -44,6 +46,7 @@ class WebServer(Service):
 
     @command
     async def port(self) -> int:
+        """The port it listens on."""
         return self._port
 
     async def _serve(self, stream: trio.SocketStream) -> None:

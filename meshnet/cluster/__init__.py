@@ -1,0 +1,1 @@
+"""Clusters of nodes: calls to addresses and names on other nodes (not written yet)."""

@@ -120,6 +120,7 @@ class Backend(Service):
 
     @command
     async def client_closed(self, client: list[Any]) -> None:
+        """Sent by the router when a connection bound here closes; runs ``on_client_closed``."""
         await self.on_client_closed(Client.from_message(client))
 
     # --- hooks ----------------------------------------------------------------------

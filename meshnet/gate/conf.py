@@ -36,6 +36,8 @@ class GateConfError(MeshnetError):
 
 @dataclass(frozen=True, slots=True)
 class GateConf:
+    """A gate's checked ``open`` configuration; the keys are described in this module."""
+
     address: str = "0.0.0.0"
     port: int | None = None
     ws_port: int | None = None

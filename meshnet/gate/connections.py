@@ -75,14 +75,17 @@ class ConnectionRegistry:
     # --- for gates ------------------------------------------------------------------
 
     def new_fd(self) -> int:
+        """A connection number no connection of this node has had yet."""
         self._last_fd += 1
         return self._last_fd
 
     def add(self, connection: Connection) -> None:
+        """Register an open connection, by number and by gate."""
         self._by_fd[connection.fd] = connection
         self._by_gate.setdefault(connection.gate, {})[connection.fd] = connection
 
     def remove(self, connection: Connection) -> None:
+        """Forget a closed connection (nothing happens if it is not registered)."""
         self._by_fd.pop(connection.fd, None)
         of_gate = self._by_gate.get(connection.gate)
         if of_gate is not None:

@@ -92,6 +92,7 @@ class Message:
         return f"<Message {self.id} {self.name!r}, {route}>"
 
     def describe(self) -> dict[str, Any]:
+        """This message as it appears in the JSON table."""
         return {
             "id": self.id,
             "name": self.name,

@@ -45,6 +45,8 @@ class FieldType(ABC):
 
 
 class Scalar(FieldType):
+    """A field type of single values (``int``, ``str``, ...), checked by a predicate."""
+
     depth = 0
 
     def __init__(self, label: str, accepts: Callable[[Any], bool]) -> None:
@@ -99,11 +101,14 @@ class ListOf(FieldType):
 
 @dataclass(frozen=True, slots=True)
 class Field:
+    """A declared field of a struct or body: its name, its type, and if it may be left out."""
+
     name: str
     type: FieldType
     optional: bool
 
     def describe(self) -> dict[str, Any]:
+        """This field as it appears in the JSON table."""
         return {"name": self.name, "type": self.type.describe(), "optional": self.optional}
 
 
@@ -144,6 +149,7 @@ class Struct(FieldType):
         return self.label
 
     def describe_fields(self) -> list[dict[str, Any]]:
+        """The declared fields as they appear in the JSON table, in order."""
         return [field.describe() for field in self.fields.values()]
 
     def __or__(self, other: object) -> "_Optional":
@@ -168,6 +174,7 @@ class Mismatch(Exception):
         self.reversed_path: list[str | int] = [] if path is None else [path]
 
     def to_error(self, context: str) -> InvalidBody:
+        """The public ``InvalidBody`` error, its path complete, ``context`` naming the message."""
         return self.error(context, tuple(reversed(self.reversed_path)), *self.details)
 
 

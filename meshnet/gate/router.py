@@ -61,10 +61,12 @@ class Client:
     user: Any = None
 
     def to_message(self) -> list[Any]:
+        """This client as a message payload: ``[gate, fd, user]``."""
         return [self.gate, self.fd, self.user]
 
     @classmethod
     def from_message(cls, value: list[Any]) -> Client:
+        """The client a ``to_message`` payload names."""
         return cls(*value)
 
 

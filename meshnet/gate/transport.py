@@ -101,6 +101,8 @@ async def refuse(kind: str, stream: trio.SocketStream) -> None:
 
 
 class TcpTransport(Transport):
+    """A TCP connection: 2-byte big-endian length-prefixed packets."""
+
     kind = "tcp"
 
     def __init__(self, stream: trio.SocketStream, max_packet: int) -> None:
@@ -161,6 +163,8 @@ class TcpTransport(Transport):
 
 
 class WsTransport(Transport):
+    """A WebSocket connection: one binary message per packet."""
+
     kind = "ws"
 
     def __init__(self, ws: WebSocketConnection, stream: trio.SocketStream) -> None:

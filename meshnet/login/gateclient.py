@@ -103,6 +103,7 @@ class GateConnection:
         return await connect_gate(self.host, self.port, self.result, self.index + 1)
 
     async def aclose(self) -> None:
+        """Close the connection."""
         await self._stream.aclose()
 
     async def _handshake(self) -> None:

@@ -120,10 +120,12 @@ class MsgServer(GateServer):
 
     @command
     async def login(self, uid: Any, secret: bytes) -> Subid:
+        """Sent by the login server for a user who logged in: ``login_handler``'s subid."""
         return await self.login_handler(uid, secret)
 
     @command
     async def logout(self, uid: Any, subid: Subid) -> None:
+        """Command: the user's login ends; runs ``logout_handler``."""
         await self.logout_handler(uid, subid)
 
     @command
