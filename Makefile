@@ -8,14 +8,14 @@ WEB_STAMP := $(WEB)/node_modules/.package-lock.json
 CHROMIUM := /usr/bin/chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: install web browser test demo bench lint clean
+.PHONY: install web browser test demo bench lint docs dist clean
 
 install: $(STAMP)
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test,dev]'
+	$(PY) -m pip install --quiet -e '.[test,dev,docs]'
 	touch $(STAMP)
 
 # The browser page's npm packages (cbor-x; playwright-core for its test), from the npm registry.
@@ -37,12 +37,24 @@ test: install web browser
 demo: install web
 	$(PY) -m demo_game demo
 
+# The API documentation (mkdocs + mkdocstrings) into site/; any warning fails it, and so
+# does a public name without a docstring or a module left out of it (docs/docstrings.py).
+docs: install
+	$(VENV)/bin/mkdocs build --strict
+
+# The wheel and sdist, into dist/; the wheel carries the page's cbor-x, hence web.
+dist: install web
+	$(PY) -m build --outdir dist .
+
 bench: install
 	@for script in bench/*.py; do echo "== $$script"; $(PY) $$script || exit 1; done
 
+LINTED := meshnet demo_game tests bench build_backend docs
+
 lint: install
-	$(VENV)/bin/ruff check meshnet demo_game tests bench
-	$(VENV)/bin/ruff format --check meshnet demo_game tests bench
+	$(VENV)/bin/ruff check $(LINTED)
+	$(VENV)/bin/ruff format --check $(LINTED)
 
 clean:
-	rm -rf $(VENV) .pytest_cache .hypothesis $(WEB)/node_modules
+	rm -rf $(VENV) .pytest_cache .hypothesis .ruff_cache $(WEB)/node_modules \
+		*.egg-info build dist site

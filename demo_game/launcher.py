@@ -43,7 +43,8 @@ def run_demo(config_path: Path) -> int:
     try:
         wait_listening(node, host, settings.hub["port"])
         user, password = f"demo-{secrets.token_hex(3)}", secrets.token_urlsafe(9)
-        print(f"\n$ python -m demo_game client --user {user} --password {password}", flush=True)
+        hint = f"{python_command()} -m demo_game client --user {user} --password {password}"
+        print(f"\n$ {hint}", flush=True)
         flow = partial(hub_flow, host, settings.hub["port"], user, password, ws=False, say=print)
         code = 0 if trio.run(flow) else 1
         print(_where(settings), flush=True)
@@ -54,6 +55,13 @@ def run_demo(config_path: Path) -> int:
     finally:
         stop_node(node)
     return code
+
+
+def python_command() -> str:
+    """This Python as a user would type it here: ``.venv/bin/python`` in the repository
+    (relative to the working directory when inside it), else its full path."""
+    python = Path(sys.executable)
+    return str(python.relative_to(Path.cwd())) if python.is_relative_to(Path.cwd()) else str(python)
 
 
 def start_node(config_path: Path) -> subprocess.Popen[bytes]:
@@ -120,6 +128,7 @@ def _where(settings: Settings) -> str:
     host = client_host(hub["address"])
     login = f"{client_host(settings.login_address)}:{settings.login_port}"
     msgserver = f"{client_host(settings.msgserver['address'])}:{settings.msgserver['port']}"
+    python = python_command()
     return "\n".join(
         [
             "",
@@ -129,7 +138,7 @@ def _where(settings: Settings) -> str:
             f"  login server      {login}   (client --secure)",
             f"  msgserver         {msgserver}",
             f"  browser page      http://{client_host(settings.web_address)}:{settings.web_port}/",
-            "Try: python -m demo_game client --user NAME --password PASSWORD [--ws | --secure]",
-            "     python -m demo_game robots --count 100 --duration 10",
+            f"Try: {python} -m demo_game client --user NAME --password PASSWORD [--ws | --secure]",
+            f"     {python} -m demo_game robots --count 100 --duration 10",
         ]
     )
