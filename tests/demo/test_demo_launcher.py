@@ -4,6 +4,7 @@ client once against it, then the node kept until Ctrl-C."""
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
 import trio
 from demo_setup import CHEAP_SCRYPT, HOST, WAIT
@@ -44,7 +45,9 @@ async def test_demo_runs_the_client_and_stops_on_ctrl_c(tmp_path):
             demo.kill()
     lines = output.splitlines()
     client = [line for line in lines[: lines.index(READY)] if line]
-    assert client[0].startswith("$ python -m demo_game client --user demo-")
+    python, _, user = client[0].removeprefix("$ ").partition(" -m demo_game client --user ")
+    assert Path(python).absolute() == Path(sys.executable)  # its own Python, as typed here
+    assert user.startswith("demo-")
     assert client[1:] == [
         'signin: ok {"ok": false}',
         'signup: ok {"ok": true}',
