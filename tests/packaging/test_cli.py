@@ -1,4 +1,5 @@
-"""The ``meshnet`` command line: its help, its version, and subcommands registered by packages."""
+"""The ``meshnet`` command line (its help, its version, and subcommands registered by
+packages) and the help of ``python -m demo_game``."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from demo_game.cli import _parser as demo_game_parser
 from meshnet.cli import ENTRY_POINT_GROUP, build_parser
 
 REPO = Path(__file__).resolve().parents[2]
@@ -92,19 +94,26 @@ def test_help_lists_node_and_the_registered_subcommands():
         assert f"    {name}" in result.stdout
 
 
-@pytest.mark.parametrize("name", ["", "node", "proto", "proto dump", "login-client"])
-def test_every_help_has_an_example_and_no_markup(name):
-    parsers = dict(subcommand_parsers(build_parser("meshnet")), **{"": build_parser("meshnet")})
-    text = parsers[name].format_help()
+COMMAND_LINES = {"meshnet": lambda: build_parser("meshnet"), "demo_game": demo_game_parser}
+
+
+def every_parser() -> list:
+    """A param per parser of both command lines: the top one and every subcommand's."""
+    params = []
+    for program, build in COMMAND_LINES.items():
+        top = build()
+        for name, parser in [("", top), *subcommand_parsers(top)]:
+            params.append(pytest.param(program, name, parser, id=f"{program} {name}".strip()))
+    return params
+
+
+@pytest.mark.parametrize("program, name, parser", every_parser())
+def test_every_help_has_an_example_explains_every_argument_and_has_no_markup(program, name, parser):
+    text = parser.format_help()
     assert "example" in text
     assert "``" not in text and ":class:" not in text
-
-
-def test_every_argument_of_every_subcommand_is_explained():
-    top = build_parser("meshnet")
-    for name, parser in [("", top), *subcommand_parsers(top)]:
-        for action in parser._actions:
-            assert action.help, f"'{name}' has an argument without help: {action.dest}"
+    for action in parser._actions:
+        assert action.help, f"{program} {name}: an argument without help: {action.dest}"
 
 
 def test_a_package_registers_a_subcommand_with_an_entry_point(tmp_path):
