@@ -31,6 +31,7 @@ browser:
 		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium; }
 
 test: install web browser
+	$(VENV)/bin/mkdocs build --strict --quiet
 	$(PY) -m pytest -q
 
 # Starts the demo game's node, runs the client once against it, keeps the node until Ctrl-C.

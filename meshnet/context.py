@@ -68,11 +68,13 @@ class Runtime(Protocol):
     call_timeout: float | None
     timers: TimerWheel
 
-    def resolve(self, target: int | str) -> ServiceContext: ...
+    def resolve(self, target: int | str) -> ServiceContext:
+        """The live service ``target`` names; ``NoSuchService`` if there is none."""
+        ...
 
-    def deliver_answer(
-        self, destination: int, session: int, result: outcome.Outcome[Any]
-    ) -> None: ...
+    def deliver_answer(self, destination: int, session: int, result: outcome.Outcome[Any]) -> None:
+        """Queue the answer for ``session`` of the service at ``destination``."""
+        ...
 
 
 Subscription = tuple[Callable[..., Awaitable[Any]], Callable[[int], Awaitable[Any]] | None]
@@ -260,6 +262,7 @@ class ServiceContext:
             self.open_requests.add(message)
 
     def take_responder(self) -> Responder:
+        """The current message's deferred responder (``Service.response``)."""
         message = self._current_message("response")
         if not message.session:
             raise ResponseError(
@@ -308,6 +311,7 @@ class ServiceContext:
     def fork(
         self, function: Callable[..., Awaitable[Any]], args: tuple[Any, ...]
     ) -> trio.CancelScope:
+        """Run ``function(*args)`` in a task of the service (``Service.fork``)."""
         scope = trio.CancelScope()
         self.nursery.start_soon(
             self._run_forked, scope, function, args, name=getattr(function, "__qualname__", None)
@@ -315,6 +319,7 @@ class ServiceContext:
         return scope
 
     async def wait(self, token: object) -> None:
+        """Park this task until ``wakeup(token)`` (``Service.wait``)."""
         if token in self._waiting:
             raise ResponseError(f"a task of {self.label} is already waiting on {token!r}")
         self._waiting[token] = current_task()
@@ -326,6 +331,7 @@ class ServiceContext:
         await wait_task_rescheduled(abort)
 
     def wakeup(self, token: object) -> bool:
+        """Resume the task parked on ``token``; False if none is (``Service.wakeup``)."""
         task = self._waiting.pop(token, None)
         if task is None:
             return False

@@ -72,6 +72,7 @@ class MulticastHub:
         ctx.subscriptions[channel] = (callback, on_delete)
 
     def unsubscribe(self, ctx: ServiceContext, channel: int) -> None:
+        """Stop delivering ``channel`` to ``ctx`` (publications already queued are dropped)."""
         self._channel(channel).subscribers.discard(ctx.address)
         ctx.subscriptions.pop(channel, None)
 

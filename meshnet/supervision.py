@@ -31,6 +31,7 @@ class RestartPolicy:
             raise ValueError("max_restarts must be >= 0 and period > 0")
 
     def wants_restart(self, abnormal: bool) -> bool:
+        """Whether the mode asks for a restart after an end that was ``abnormal`` or not."""
         return self.mode == "permanent" or (self.mode == "transient" and abnormal)
 
     def allow_restart(self, recent: deque[float], now: float) -> bool:
