@@ -1,15 +1,22 @@
-"""Runtime bench: meshnet local call and send against bare-trio baselines, in one run.
+"""Runtime bench: meshnet local calls and sends against bare-trio baselines, in one run.
+
+Each round measures a meshnet figure and its baseline back to back, and the ratio of
+that round is kept; the printed figures and ratios are the medians over the rounds, so a
+passing hiccup of a shared machine moves neither much. Besides the two ratios:
+
+  call_100        calls/s with 100 callers at once (tasks of one service) to one echo
+  idle_service    RSS per idle service, from starting 10,000 of them in a fresh node
 
 Prints ``BENCH <name> <value> <unit>`` and ``RATIO <name> <value>`` lines (DESIGN §8).
-Each figure is the best of several rounds, so a passing hiccup on the machine does not
-decide the ratio.
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
+import os
+import statistics
 import time
-from collections.abc import Awaitable, Callable
 
 import trio
 
@@ -17,6 +24,8 @@ from meshnet import Service, command, open_node
 
 BUFFER = 4096
 """Memory-channel buffer of the one-way baseline; the same as a service's mailbox."""
+CALLERS = 100
+IDLE_SERVICES = 10_000
 
 
 class Echo(Service):
@@ -49,6 +58,18 @@ class Driver(Service):
         return time.perf_counter() - start
 
     @command
+    async def concurrent_calls(self, target: int, n: int, callers: int) -> float:
+        async def caller() -> None:
+            for i in range(n // callers):
+                await self.call(target, "ping", i)
+
+        start = time.perf_counter()
+        async with trio.open_nursery() as nursery:
+            for _ in range(callers):
+                nursery.start_soon(caller)
+        return time.perf_counter() - start
+
+    @command
     async def sends(self, target: int, n: int) -> float:
         expected = await self.call(target, "count") + n
         start = time.perf_counter()
@@ -57,6 +78,10 @@ class Driver(Service):
         while await self.call(target, "count") < expected:
             await trio.sleep(0)
         return time.perf_counter() - start
+
+
+class Idle(Service):
+    """A service that only exists: the memory figure's unit."""
 
 
 async def bare_pingpong(n: int) -> float:
@@ -102,40 +127,57 @@ async def bare_oneway(n: int) -> float:
     return elapsed
 
 
-async def best_rate(run: Callable[[int], Awaitable[float]], n: int, rounds: int) -> float:
-    return max([n / await run(n) for _ in range(rounds)])
+async def idle_service_bytes(count: int) -> float:
+    """RSS growth per service while ``count`` idle services run in a fresh node."""
+    async with open_node() as node:
+        gc.collect()
+        before = _rss()
+        for _ in range(count):
+            await node.newservice(Idle)
+        gc.collect()
+        return (_rss() - before) / count
 
 
 async def main(n: int, rounds: int) -> None:
+    rates: dict[str, list[float]] = {}
+    ratios: dict[str, list[float]] = {}
     async with open_node() as node:
         echo = await node.newservice(Echo)
         driver = await node.newservice(Driver)
+        for _ in range(rounds):
+            round_rates = {
+                "bare_pingpong": n / await bare_pingpong(n),
+                "meshnet_call": n / await node.call(driver, "calls", echo, n, timeout=None),
+                "bare_channel_send": n / await bare_oneway(n),
+                "meshnet_send": n / await node.call(driver, "sends", echo, n, timeout=None),
+                "meshnet_call_100": n
+                / await node.call(driver, "concurrent_calls", echo, n, CALLERS, timeout=None),
+            }
+            for name, rate in round_rates.items():
+                rates.setdefault(name, []).append(rate)
+            for name, (mesh, bare) in {
+                "call_vs_bare_pingpong": ("meshnet_call", "bare_pingpong"),
+                "send_vs_bare_channel": ("meshnet_send", "bare_channel_send"),
+            }.items():
+                ratios.setdefault(name, []).append(round_rates[mesh] / round_rates[bare])
+    idle = await idle_service_bytes(IDLE_SERVICES)
+    for name, values in rates.items():
+        print(f"BENCH runtime.{name} {statistics.median(values):.0f} msgs/s")
+    print(f"BENCH runtime.idle_service {idle / 1024:.1f} KiB")
+    for name, values in ratios.items():
+        rounds_text = " ".join(f"{value:.2f}" for value in values)
+        print(f"# {name} per round: {rounds_text}")
+        print(f"RATIO runtime.{name} {statistics.median(values):.2f}")
 
-        async def mesh_calls(count: int) -> float:
-            return await node.call(driver, "calls", echo, count)
 
-        async def mesh_sends(count: int) -> float:
-            return await node.call(driver, "sends", echo, count)
-
-        figures = {
-            "bare_pingpong": await best_rate(bare_pingpong, n, rounds),
-            "meshnet_call": await best_rate(mesh_calls, n, rounds),
-            "bare_channel_send": await best_rate(bare_oneway, n, rounds),
-            "meshnet_send": await best_rate(mesh_sends, n, rounds),
-        }
-    for name, value in figures.items():
-        print(f"BENCH runtime.{name} {value:.0f} msgs/s")
-    ratios = {
-        "call_vs_bare_pingpong": figures["meshnet_call"] / figures["bare_pingpong"],
-        "send_vs_bare_channel": figures["meshnet_send"] / figures["bare_channel_send"],
-    }
-    for name, value in ratios.items():
-        print(f"RATIO runtime.{name} {value:.2f}")
+def _rss() -> int:
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--messages", type=int, default=100_000, help="messages per round")
-    parser.add_argument("--rounds", type=int, default=5, help="rounds per figure; the best counts")
+    parser.add_argument("--rounds", type=int, default=5, help="rounds; the medians count")
     options = parser.parse_args()
     trio.run(main, options.messages, options.rounds)

@@ -159,10 +159,12 @@ class ServiceContext:
         destination = runtime.resolve(target)
         if runtime.strict_codec:
             args = codec.roundtrip_args(args)
-        session = self._new_session()
-        call = PendingCall(self, session, task, target, timeout)
         pending = self.pending
-        pending[session] = call
+        session = self._last_session + 1
+        if session > MAX_SESSION or session in pending:
+            session = self._free_session()
+        self._last_session = session
+        call = pending[session] = PendingCall(self, session, task, target, timeout)
         message = Message(REQUEST, self.address, session, name, args)
         try:
             if not destination.mailbox.try_put(message):
@@ -179,31 +181,44 @@ class ServiceContext:
             raise
         return await wait_task_rescheduled(call.abort)
 
-    async def post(
-        self, target: int | str, kind: str, name: str | None, args: tuple[Any, ...]
-    ) -> None:
-        """Deliver a message that wants no answer (a send, or a ``client``/``text`` post)."""
+    async def send(self, target: int | str, name: str, args: tuple[Any, ...]) -> None:
+        """Queue command ``name`` on ``target``; nobody waits for an answer."""
         if cancelled(current_task()):
             await checkpoint()
-        if kind != REQUEST and kind not in POSTABLE_KINDS:
+        destination, args = self._portable(target, args)
+        message = Message(REQUEST, self.address, 0, name, args)
+        if not destination.mailbox.try_put(message):
+            await destination.mailbox.wait_for_room(message)
+
+    async def post(self, target: int | str, kind: str, args: tuple[Any, ...]) -> None:
+        """Queue a ``client`` or ``text`` message for the target's ``on_<kind>``."""
+        if kind not in POSTABLE_KINDS:
             raise UnknownKind(
                 f"no service handles {kind!r} messages; post takes {sorted(POSTABLE_KINDS)}"
             )
-        destination = self.runtime.resolve(target)
-        if self.runtime.strict_codec:
-            args = codec.roundtrip_args(args)
-        await destination.mailbox.put(Message(kind, self.address, 0, name, args))
+        if cancelled(current_task()):
+            await checkpoint()
+        destination, args = self._portable(target, args)
+        await destination.mailbox.put(Message(kind, self.address, 0, None, args))
 
     async def redirect(self, target: int | str, name: str, args: tuple[Any, ...]) -> None:
         """Pass the current message on to ``target``, which then answers its caller."""
         message = self._current_message("redirect")
-        destination = self.runtime.resolve(target)
-        if self.runtime.strict_codec:
-            args = codec.roundtrip_args(args)
+        destination, args = self._portable(target, args)
         forwarded = Message(message.kind, message.source, message.session, name, args)
         await destination.mailbox.put(forwarded)
         message.claimed = True
         self.open_requests.discard(message)
+
+    def _portable(
+        self, target: int | str, args: tuple[Any, ...]
+    ) -> tuple[ServiceContext, tuple[Any, ...]]:
+        """The destination, and the arguments as they would reach it from another node."""
+        runtime = self.runtime
+        destination = runtime.resolve(target)
+        if runtime.strict_codec:
+            args = codec.roundtrip_args(args)
+        return destination, args
 
     def _answered(self, session: int, result: outcome.Outcome[Any]) -> Task | None:
         """The mailbox's turn came for an answer: hand it to the caller waiting for it and
@@ -221,14 +236,13 @@ class ServiceContext:
             reschedule(task, result)
         return task if task in self.stepped else None
 
-    def _new_session(self) -> int:
-        """The next session id after the last one, wrapping to 1 after ``MAX_SESSION``,
-        skipping any that an outstanding call still holds."""
+    def _free_session(self) -> int:
+        """The next session id after the last one that no outstanding call holds, wrapping
+        to 1 after ``MAX_SESSION`` (``call`` takes the last one + 1 when that is free)."""
         session = self._last_session
         while True:
             session = session + 1 if session < MAX_SESSION else 1
             if session not in self.pending:
-                self._last_session = session
                 return session
 
     # --- answering ------------------------------------------------------------------
@@ -236,10 +250,8 @@ class ServiceContext:
     def answer(self, message: Message, value: Any) -> None:
         """The handler of ``message`` returned ``value``."""
         self.stats.handled += 1
-        if message.claimed:
-            return
-        self.open_requests.discard(message)
-        if message.session:
+        if message.session and not message.claimed:
+            self.open_requests.discard(message)
             self._deliver(message, value)
 
     def fail(self, message: Message, exc: BaseException) -> None:

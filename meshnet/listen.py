@@ -15,6 +15,9 @@ from collections.abc import Callable
 
 import trio
 
+from meshnet.context import current_service
+from meshnet.errors import MeshnetError
+
 logger = logging.getLogger(__name__)
 
 ACCEPT_BATCH = 128
@@ -82,6 +85,25 @@ class Listener:
 
 
 async def open_listeners(host: str, port: int, backlog: int | None = None) -> list[Listener]:
-    """Listen on ``host:port`` (port 0: a free one) on every address ``host`` names."""
-    listeners = await trio.open_tcp_listeners(port, host=host, backlog=backlog)
+    """Listen on ``host:port`` (port 0: a free one) on every address ``host`` names.
+
+    ``ListenError`` says which service could not listen where, and why (the port is
+    taken, the address is not this machine's, ...)."""
+    try:
+        listeners = await trio.open_tcp_listeners(port, host=host, backlog=backlog)
+    except OSError as exc:
+        raise ListenError(f"{_who()} cannot listen on {host}:{port}: {exc}") from exc
     return [Listener(socket.socket(fileno=listener.socket.detach())) for listener in listeners]
+
+
+class ListenError(MeshnetError):
+    """A listening socket could not be opened."""
+
+
+def _who() -> str:
+    ctx = current_service.get()
+    if ctx is None:
+        return "the node"
+    cls = type(ctx.instance)
+    named = f"{', '.join(sorted(ctx.names))} " if ctx.names else ""
+    return f"service {named}({cls.__module__}:{cls.__qualname__}, {ctx.label})"

@@ -119,6 +119,12 @@ class Mailbox:
         ``wait_for_room``); ``Busy`` if full under ``"reject"``."""
         if self._closed_reason is not None:
             raise ServiceExited(self.owner, self._closed_reason)
+        receiver = self._receiver
+        if receiver is not None and self.held is None:  # the hot path, as _enqueue's
+            self._receiver = None
+            self._arrived += 1
+            reschedule(receiver, outcome.Value(message))
+            return True
         if len(self._messages) >= self.capacity:
             if self.policy == "reject":
                 raise Busy(self.owner, self.capacity)

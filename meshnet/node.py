@@ -37,7 +37,7 @@ from meshnet.errors import (
 )
 from meshnet.loader import load_service_class, service_key
 from meshnet.log import current_address, install_record_factory
-from meshnet.message import REQUEST, TEXT
+from meshnet.message import TEXT
 from meshnet.multicast import MulticastHub
 from meshnet.supervision import RestartPolicy
 from meshnet.timers import TimerWheel
@@ -199,11 +199,11 @@ class Node:
 
     def send(self, target: int | str, name: str, *args: Any) -> Coroutine[Any, Any, None]:
         """``await`` it: send a command that wants no answer."""
-        return self._caller().post(target, REQUEST, name, args)
+        return self._caller().send(target, name, args)
 
     async def post(self, target: int | str, kind: str, *args: Any) -> None:
         """Deliver a message of another kind (``client``, ``text``)."""
-        await self._caller().post(target, kind, None, args)
+        await self._caller().post(target, kind, args)
 
     async def text(self, target: int | str, line: str) -> None:
         """Send a line of text (dispatched to the target's ``on_text``)."""
@@ -289,7 +289,7 @@ class Node:
             slot.address = await self.newservice(cls, *args)
         except BaseException as exc:
             del self._uniques[key]
-            if isinstance(exc, trio.Cancelled):
+            if _only_cancelled(exc):
                 slot.abandoned = True
             elif isinstance(exc, ServiceStartError):
                 slot.error = exc
@@ -432,6 +432,12 @@ class _UniqueSlot:
         self.error: BaseException | None = None
         self.abandoned = False
         """The start was cancelled: whoever waits on it starts the service anew."""
+
+
+def _only_cancelled(exc: BaseException) -> bool:
+    if isinstance(exc, BaseExceptionGroup):
+        return exc.split(trio.Cancelled)[1] is None
+    return isinstance(exc, trio.Cancelled)
 
 
 def _process_exit(group: BaseExceptionGroup) -> BaseException | None:

@@ -11,7 +11,7 @@ import trio
 from meshnet.address import Address
 from meshnet.base import BaseService, command
 from meshnet.context import NODE_DEFAULT, Responder, ServiceContext
-from meshnet.message import REQUEST, TEXT
+from meshnet.message import TEXT
 from meshnet.node import Node
 
 if TYPE_CHECKING:
@@ -72,16 +72,16 @@ class Service(BaseService):
     def send(self, target: int | str, name: str, *args: Any) -> Coroutine[Any, Any, None]:
         """``await`` it: queue command ``name`` on ``target`` without waiting for it to
         run. Waits only for room in a full mailbox whose policy is ``"wait"``."""
-        return self._ctx.post(target, REQUEST, name, args)
+        return self._ctx.send(target, name, args)
 
     async def post(self, target: int | str, kind: str, *args: Any) -> None:
         """Queue a message of another kind (``"client"``, ``"text"``); the target handles
         it in ``on_<kind>(*args)``."""
-        await self._ctx.post(target, kind, None, args)
+        await self._ctx.post(target, kind, args)
 
     async def text(self, target: int | str, line: str) -> None:
         """Send a line of text to ``target``'s ``on_text``."""
-        await self._ctx.post(target, TEXT, None, (line,))
+        await self._ctx.post(target, TEXT, (line,))
 
     def response(self) -> Responder:
         """Take over answering the current call: answer later, once, by calling the result."""

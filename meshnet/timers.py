@@ -88,7 +88,7 @@ class TimerWheel:
         while True:
             now = self.now()
             self._sweep(now)
-            self._fire_due(math.floor(now / TICK))
+            self._fire_due(now)
             self._wake_at = (self._ticks[0] * TICK) if self._ticks else math.inf
             if self._new:
                 self._wake_at = min(self._wake_at, now + TICK)
@@ -116,9 +116,9 @@ class TimerWheel:
                 heapq.heappush(self._ticks, tick)
             bucket[timer] = None
 
-    def _fire_due(self, now_tick: int) -> None:
+    def _fire_due(self, now: float) -> None:
         ticks = self._ticks
-        while ticks and ticks[0] <= now_tick:
+        while ticks and ticks[0] * TICK <= now:  # the very product the sleep's deadline is
             for timer in self._buckets.pop(heapq.heappop(ticks)):
                 timer._tick = _DONE
                 timer.fire()

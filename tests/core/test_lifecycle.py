@@ -415,3 +415,10 @@ async def test_keyed_queue_serialises_one_key_and_lets_others_through(node):
         for tag in ("alice-2", "bob-1"):
             await node.call(rooms, "leave", tag)
     assert node.context_of(rooms).instance.cs._queues == {}
+
+
+async def test_an_init_that_raises_logs_its_traceback(node, caplog):
+    with pytest.raises(ServiceStartError):
+        await node.newservice(FailsToStart)
+    [record] = [r for r in caplog.records if "failed to start" in r.getMessage()]
+    assert record.levelname == "ERROR" and record.exc_info[0] is RuntimeError

@@ -2,9 +2,11 @@
 
 import socket
 
+import pytest
 import trio
 
-from meshnet.listen import ACCEPT_BATCH, open_listeners
+from meshnet import Service, ServiceStartError
+from meshnet.listen import ACCEPT_BATCH, ListenError, open_listeners
 
 
 def connect_many(port, count):
@@ -58,3 +60,27 @@ async def test_serve_hands_each_connection_over_and_closes_the_socket_when_cance
         pass
     else:
         raise AssertionError("the listening socket is still open")
+
+
+class Lobby(Service):
+    async def init(self, port):
+        self.register(".lobby")
+        await open_listeners("127.0.0.1", port)
+
+
+async def test_a_port_in_use_is_an_error_naming_the_service_and_the_address(node):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(ServiceStartError) as caught:
+            await node.newservice(Lobby, port)
+    message = str(caught.value)
+    assert "service .lobby (test_listen:Lobby, :01" in message
+    assert f"cannot listen on 127.0.0.1:{port}" in message
+    assert "Address already in use" in message
+
+
+async def test_an_address_not_of_this_machine_is_an_error_naming_it(node):
+    with pytest.raises(ListenError, match="cannot listen on 192.0.2.1:0: .*ssign"):
+        await open_listeners("192.0.2.1", 0)

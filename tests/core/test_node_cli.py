@@ -96,3 +96,29 @@ def test_a_start_service_whose_init_fails_logs_its_traceback_then_one_error_line
     assert "failed to start" in err and "Traceback" in err
     assert err.splitlines()[-1].startswith("meshnet: error: ")
     assert "did not start: TypeError" in err.splitlines()[-1]
+
+
+@pytest.mark.parametrize(
+    "source, error",
+    [
+        ("def broken(:\n", "SyntaxError"),
+        ("raise RuntimeError('no database at import time')\n", "RuntimeError: no database"),
+    ],
+)
+@pytest.mark.parametrize("log_level", ["INFO", "DEBUG"])
+def test_a_start_module_that_fails_to_import_is_one_error_line(tmp_path, source, error, log_level):
+    (tmp_path / "broken_game.py").write_text(source)
+    path = write(
+        tmp_path,
+        GOOD_NODE
+        + f'log_level = "{log_level}"\npaths = ["{tmp_path}"]\n'
+        + '[start]\nservice = "broken_game:Main"\n',
+    )
+    process = meshnet("node", path)
+    _, err = process.communicate(timeout=20)
+    assert process.returncode == 1
+    assert err.splitlines()[-1].startswith("meshnet: error: cannot import module 'broken_game'")
+    assert error in err.splitlines()[-1]
+    assert ("Traceback" in err) == (log_level == "DEBUG")
+    if log_level == "INFO":
+        assert err.strip().count("\n") == 0
