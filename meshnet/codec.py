@@ -16,6 +16,9 @@ from meshnet.errors import MeshnetError
 
 MAX_DEPTH = 64
 """Deepest nesting a payload may have; deeper input is rejected, not recursed into."""
+MAX_PAYLOAD = 16 * 1024 * 1024
+"""Largest encoded payload of one message between nodes; strict mode holds local
+messages to it too, so a service that works on one node still works when moved."""
 
 
 class CodecError(MeshnetError):
@@ -49,8 +52,15 @@ def decode(data: bytes) -> Any:
 
 
 def roundtrip(value: Any) -> Any:
-    """Return what the other side of a node boundary would receive for ``value``."""
-    return decode(encode(value))
+    """Return what the other side of a node boundary would receive for ``value``;
+    ``CodecError`` if it could not cross (not CBOR, or over ``MAX_PAYLOAD``)."""
+    data = encode(value)
+    if len(data) > MAX_PAYLOAD:
+        raise CodecError(
+            f"payload of {len(data)} bytes is over the {MAX_PAYLOAD} bytes a message may "
+            "carry between nodes"
+        )
+    return decode(data)
 
 
 def roundtrip_args(args: tuple[Any, ...]) -> tuple[Any, ...]:

@@ -10,6 +10,7 @@ from typing import Any
 
 from meshnet.context import DEFAULT_CALL_TIMEOUT
 from meshnet.errors import MeshnetError
+from meshnet.sections import Section, registered_sections
 
 NO_TIMEOUT = "none"
 """``call_timeout = "none"``: calls without a timeout of their own wait forever."""
@@ -32,6 +33,8 @@ class NodeConfig:
     call_timeout: float | None = DEFAULT_CALL_TIMEOUT
     strict_codec: bool = False
     paths: list[Path] = field(default_factory=list)
+    sections: list[tuple[Section, Any]] = field(default_factory=list)
+    """The packages' sections (``[cluster]``, ...) with what each ``parse`` read."""
 
 
 def load_config(path: str | Path) -> NodeConfig:
@@ -68,9 +71,11 @@ _SCHEMA: dict[str, dict[str, tuple[type | tuple[type, ...], bool]]] = {
 
 
 def _build(path: Path, raw: dict[str, Any]) -> NodeConfig:
+    extensions = registered_sections() if set(raw) - set(_SCHEMA) else {}
     for section, values in raw.items():
-        if section not in _SCHEMA:
-            raise ConfigError(f"{path}: unknown section [{section}] (known: {', '.join(_SCHEMA)})")
+        if section not in _SCHEMA and section not in extensions:
+            known = ", ".join([*_SCHEMA, *sorted(extensions)])
+            raise ConfigError(f"{path}: unknown section [{section}] (known: {known})")
         if not isinstance(values, dict):
             raise ConfigError(f"{path}: '{section}' must be a table [{section}]")
     checked = {section: _check_section(path, section, raw.get(section, {})) for section in _SCHEMA}
@@ -94,7 +99,19 @@ def _build(path: Path, raw: dict[str, Any]) -> NodeConfig:
         call_timeout=timeout,
         strict_codec=node.get("strict_codec", False),
         paths=[(path.parent / p).resolve() for p in paths],
+        sections=[
+            (section, _parse_section(path, name, section, raw[name], node["name"]))
+            for name, section in extensions.items()
+            if name in raw
+        ],
     )
+
+
+def _parse_section(path: Path, name: str, section: Section, table: Any, node_name: str) -> Any:
+    try:
+        return section.parse(table, path.parent, node_name)
+    except MeshnetError as exc:
+        raise ConfigError(f"{path}: [{name}]: {exc}") from None
 
 
 def _call_timeout(path: Path, value: float | str) -> float | None:

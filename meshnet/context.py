@@ -61,6 +61,31 @@ MAX_SESSION = 0x7FFFFFFF
 """Largest session id; the ids of a service's calls wrap around to 1 after it."""
 
 
+class Inbox(Protocol):
+    """Where messages for a service go: its ``Mailbox``, or a link to its node."""
+
+    def try_put(self, message: Message) -> bool:
+        """Queue ``message`` if there is room; False if the sender must wait for room."""
+        ...
+
+    async def wait_for_room(self, message: Message) -> None:
+        """Wait until ``message`` is taken in (after ``try_put`` returned False)."""
+        ...
+
+    async def put(self, message: Message) -> None:
+        """``try_put``, then ``wait_for_room`` if needed."""
+        ...
+
+
+class Destination(Protocol):
+    """A service messages can be sent to, on this node or another."""
+
+    @property
+    def mailbox(self) -> Inbox:
+        """Its inbox."""
+        ...
+
+
 class Runtime(Protocol):
     """What a running service needs of its node."""
 
@@ -68,12 +93,14 @@ class Runtime(Protocol):
     call_timeout: float | None
     timers: TimerWheel
 
-    def resolve(self, target: int | str) -> ServiceContext:
-        """The live service ``target`` names; ``NoSuchService`` if there is none."""
+    def resolve(self, target: int | str) -> Destination:
+        """The service ``target`` names; ``NoSuchService`` if there is none."""
         ...
 
-    def deliver_answer(self, destination: int, session: int, result: outcome.Outcome[Any]) -> None:
-        """Queue the answer for ``session`` of the service at ``destination``."""
+    def deliver_answer(
+        self, source: int, destination: int, session: int, result: outcome.Outcome[Any]
+    ) -> None:
+        """Queue the answer ``source`` gives to ``session`` of the service at ``destination``."""
         ...
 
 
@@ -166,10 +193,11 @@ class ServiceContext:
         self._last_session = session
         call = pending[session] = PendingCall(self, session, task, target, timeout)
         message = Message(REQUEST, self.address, session, name, args)
+        mailbox = destination.mailbox
         try:
-            if not destination.mailbox.try_put(message):
+            if not mailbox.try_put(message):
                 deadline = None if timeout is None else runtime.timers.now() + timeout
-                await call.wait_for_room(destination.mailbox, message, deadline)
+                await call.wait_for_room(mailbox, message, deadline)
                 if call.result is not None:  # answered while we waited to be admitted
                     return call.result.unwrap()
                 if deadline is not None:
@@ -187,8 +215,9 @@ class ServiceContext:
             await checkpoint()
         destination, args = self._portable(target, args)
         message = Message(REQUEST, self.address, 0, name, args)
-        if not destination.mailbox.try_put(message):
-            await destination.mailbox.wait_for_room(message)
+        mailbox = destination.mailbox
+        if not mailbox.try_put(message):
+            await mailbox.wait_for_room(message)
 
     async def post(self, target: int | str, kind: str, args: tuple[Any, ...]) -> None:
         """Queue a ``client`` or ``text`` message for the target's ``on_<kind>``."""
@@ -212,7 +241,7 @@ class ServiceContext:
 
     def _portable(
         self, target: int | str, args: tuple[Any, ...]
-    ) -> tuple[ServiceContext, tuple[Any, ...]]:
+    ) -> tuple[Destination, tuple[Any, ...]]:
         """The destination, and the arguments as they would reach it from another node."""
         runtime = self.runtime
         destination = runtime.resolve(target)
@@ -312,11 +341,15 @@ class ServiceContext:
                 )
                 self._deliver_error(message, exc)
                 return
-        self.runtime.deliver_answer(message.source, message.session, outcome.Value(value))
+        self.runtime.deliver_answer(
+            self.address, message.source, message.session, outcome.Value(value)
+        )
 
     def _deliver_error(self, message: Message, exc: BaseException) -> None:
         error = _call_error(self.label, exc)
-        self.runtime.deliver_answer(message.source, message.session, outcome.Error(error))
+        self.runtime.deliver_answer(
+            self.address, message.source, message.session, outcome.Error(error)
+        )
 
     # --- tasks ----------------------------------------------------------------------
 
@@ -399,7 +432,9 @@ class ServiceContext:
         owed = [*self.open_requests, *(m for m in leftovers if m.session)]
         self.open_requests.clear()
         for message in owed:
-            self.runtime.deliver_answer(message.source, message.session, outcome.Error(error))
+            self.runtime.deliver_answer(
+                self.address, message.source, message.session, outcome.Error(error)
+            )
         dropped = sum(1 for m in leftovers if not m.session)
         if dropped:
             logger.warning("%s exited with %d sent messages unhandled", self.label, dropped)
@@ -429,9 +464,7 @@ class PendingCall(Timer):
         self.result: outcome.Outcome[Any] | None = None
         """An answer that came while ``admitting``."""
 
-    async def wait_for_room(
-        self, mailbox: Mailbox, message: Message, deadline: float | None
-    ) -> None:
+    async def wait_for_room(self, mailbox: Inbox, message: Message, deadline: float | None) -> None:
         """Wait until ``message`` is admitted, within the call's deadline."""
         self.admitting = True
         scope = trio.CancelScope(deadline=math.inf if deadline is None else deadline)

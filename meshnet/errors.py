@@ -59,6 +59,13 @@ class UnknownCommand(CallError):
         super().__init__(target, "UnknownCommand", reason)
 
 
+class NodeDown(CallError):
+    """The target's node is unknown, known to be down, or its link dropped mid-call."""
+
+    def __init__(self, target: object, reason: str) -> None:
+        super().__init__(target, "NodeDown", reason)
+
+
 class ServiceStartError(CallError):
     """A new service's ``init`` raised; nothing was registered."""
 
@@ -90,3 +97,19 @@ class UnknownKind(MeshnetError, ValueError):
 
 class ProtectedServiceError(MeshnetError):
     """The node's own system service cannot be killed or made to exit."""
+
+
+def remote_call_error(target: object, remote_type: str, remote_message: str) -> CallError:
+    """The ``CallError`` a caller gets for an error that came from another node: the
+    subclass its type names (``NoSuchService``, ``Busy``, ...) when it is one of meshnet's
+    own, so callers catch remote failures as they catch local ones."""
+    cls = _CALL_ERRORS.get(remote_type, CallError)
+    error = cls.__new__(cls)
+    CallError.__init__(error, target, remote_type, remote_message)
+    return error
+
+
+_CALL_ERRORS: dict[str, type[CallError]] = {
+    cls.__name__: cls
+    for cls in (NoSuchService, ServiceExited, CallTimeout, Busy, UnknownCommand, NodeDown)
+}

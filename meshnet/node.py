@@ -8,7 +8,7 @@ import secrets
 from collections import deque
 from collections.abc import AsyncIterator, Coroutine
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, Protocol
 
 import outcome
 import trio
@@ -16,6 +16,7 @@ import trio
 from meshnet.address import (
     HANDLE_BITS,
     LOCAL_BITS,
+    MAX_NODE,
     Address,
     AddressError,
     LocalIds,
@@ -25,6 +26,7 @@ from meshnet.base import BaseService
 from meshnet.context import (
     DEFAULT_CALL_TIMEOUT,
     NODE_DEFAULT,
+    Destination,
     ServiceContext,
     current_service,
 )
@@ -113,6 +115,9 @@ class Node:
         self.late_replies = 0
         """Answers that arrived for services no longer alive."""
         self.timers = TimerWheel()
+        self.remote: Remote | None = None
+        """Services on other nodes, once a cluster (``meshnet.cluster``) is attached."""
+        self._aliases: dict[int, Destination] = {}
         self.multicast = MulticastHub(self.context_of)
         self._local_ids = LocalIds(local_id_bits)
         self._services: dict[int, ServiceContext] = {}
@@ -171,7 +176,7 @@ class Node:
     async def kill(self, target: int | str) -> None:
         """Stop a service now, without running the handlers of messages still queued;
         every caller it still owed an answer gets ``ServiceExited``."""
-        ctx = self.resolve(target)
+        ctx = self.local(target)
         if ctx is self._system:
             raise ProtectedServiceError(
                 f"{ctx.label} is the node's system service; it stops with the node"
@@ -209,8 +214,9 @@ class Node:
         """Send a line of text (dispatched to the target's ``on_text``)."""
         await self.post(target, TEXT, line)
 
-    def resolve(self, target: int | str) -> ServiceContext:
-        """The live service ``target`` (an address or a ``.name``) refers to.
+    def resolve(self, target: int | str) -> Destination:
+        """The service ``target`` refers to: an address, a ``.name``, or (with a cluster) an
+        address on another node, ``node@name`` or a cluster-wide name.
 
         An address without an incarnation (``Address.parse(":0100000a")``) means this
         node's current one."""
@@ -219,21 +225,50 @@ class Node:
             return ctx
         if isinstance(target, str):
             address = self._names.get(target)
+            if address is not None:
+                return self._services[address]
+            if target.startswith(".") or self.remote is None:
+                raise NoSuchService(target, _why_unknown_name(target))
+            return self.remote.resolve(target)
+        if not isinstance(target, int):
+            raise NoSuchService(repr(target), "an address is an int (or a name, a str)")
+        if (target >> LOCAL_BITS) & MAX_NODE != self.id and self.remote is not None:
+            return self.remote.resolve(target)
+        alias = self._aliases.get(target)
+        return alias if alias is not None else self.local(target)
+
+    def alias(self, destination: Destination) -> Address:
+        """A new local address that stands for ``destination`` (a cluster proxy): what is
+        sent to it goes there. It lasts as long as the node."""
+        local = self._local_ids.take(trio.current_time())
+        address = Address.make(self.id, local, self.incarnation)
+        self._aliases[address] = destination
+        return address
+
+    def local(self, target: int | str) -> ServiceContext:
+        """The live service on this node that ``target`` (an address or a ``.name``) is."""
+        if isinstance(target, str):
+            address = self._names.get(target)
             if address is None:
                 raise NoSuchService(target, _why_unknown_name(target))
             return self._services[address]
-        if not isinstance(target, int):
-            raise NoSuchService(repr(target), "an address is an int (or a name, a str)")
-        if not target >> HANDLE_BITS:  # the text form: this node's current incarnation
+        ctx = self._services.get(target)
+        if ctx is None and not target >> HANDLE_BITS:  # the text form: the current incarnation
             ctx = self._services.get(target | self.incarnation << HANDLE_BITS)
-            if ctx is not None:
-                return ctx
-        raise NoSuchService(format_address(target), self._why_unknown_address(target))
+        if ctx is None:
+            raise NoSuchService(format_address(target), self._why_unknown_address(target))
+        return ctx
 
-    def deliver_answer(self, destination: int, session: int, result: outcome.Outcome[Any]) -> None:
-        """Queue an answer for the caller, in order with its other messages, never waiting."""
+    def deliver_answer(
+        self, source: int, destination: int, session: int, result: outcome.Outcome[Any]
+    ) -> None:
+        """Queue ``source``'s answer for the caller at ``destination``, in order with its
+        other messages, never waiting."""
         ctx = self._services.get(destination)
         if ctx is None:
+            if Address(destination).node != self.id and self.remote is not None:
+                self.remote.deliver_answer(source, destination, session, result)
+                return
             self.late_replies += 1
             logger.debug(
                 "dropped an answer for session %d of vanished %s",
@@ -248,7 +283,7 @@ class Node:
     def register(self, name: str, address: int) -> None:
         """Give the live service at ``address`` the node-local name ``name`` (``.name``)."""
         _check_local_name(name)
-        ctx = self.resolve(address)
+        ctx = self.local(address)
         owner = self._names.get(name)
         if owner is not None and owner != ctx.address:
             raise ServiceNameError(f"name {name!r} already belongs to {format_address(owner)}")
@@ -415,8 +450,23 @@ class Node:
     def _why_unknown_address(self, address: int) -> str:
         node = Address(address).node
         if node != self.id:
-            return f"it is on node {node}, and this node ({self.id}) has no cluster link"
+            return f"it is on node {node}, and this node ({self.id}) is in no cluster"
         return "no live service at this address"
+
+
+class Remote(Protocol):
+    """What a cluster gives its node: the services on the other nodes."""
+
+    def resolve(self, target: int | str) -> Destination:
+        """The remote service ``target`` (an address of another node, or a name that is
+        not node-local) refers to; ``NoSuchService`` or ``NodeDown`` if none can be had."""
+        ...
+
+    def deliver_answer(
+        self, source: int, destination: int, session: int, result: outcome.Outcome[Any]
+    ) -> None:
+        """Send ``source``'s answer to the caller at ``destination`` on another node."""
+        ...
 
 
 class _System(BaseService):

@@ -47,6 +47,8 @@ async def _serve(config: NodeConfig, start_class: type) -> ServiceStartError | N
                 "node %r (id %d) starting %s", config.name, config.node_id, config.start_service
             )
             try:
+                for section, settings in config.sections:
+                    await section.start(node, settings)
                 await node.newservice(start_class, *config.start_args)
             except ServiceStartError as exc:
                 return exc

@@ -106,4 +106,4 @@ async def test_an_address_from_a_previous_incarnation_reaches_nothing():
         assert Address(new).handle == Address(old).handle  # same node id, same local id
         with pytest.raises(NoSuchService):
             await after.call(old, "anything")
-        assert after.resolve(Address(new).handle).address == new  # the text form still works
+        assert after.local(Address(new).handle).address == new  # the text form still works

@@ -46,3 +46,11 @@ async def test_without_strict_mode_local_messages_pass_objects_as_they_are():
         keeper = await node.newservice(Keeper)
         value = Unportable()
         assert await node.call(keeper, "echo", value) is value
+
+
+async def test_strict_mode_refuses_a_message_too_big_to_cross_a_node_boundary(node):
+    from meshnet.codec import MAX_PAYLOAD
+
+    keeper = await node.newservice(Keeper)
+    with pytest.raises(CodecError, match="over the"):
+        await node.call(keeper, "echo", b"x" * (MAX_PAYLOAD + 1))

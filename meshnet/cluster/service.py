@@ -1,0 +1,38 @@
+"""The service that runs a node's side of the cluster (``.cluster``): it owns the link
+listener and every link's task, and answers other nodes' questions."""
+
+from __future__ import annotations
+
+from meshnet.address import Address
+from meshnet.cluster.cluster import Cluster
+from meshnet.errors import NoSuchService
+from meshnet.service import Service, command
+
+NAME = ".cluster"
+
+
+class ClusterService(Service):
+    """One per node in a cluster; started by ``meshnet.cluster.start``."""
+
+    max_concurrency = 4096
+    mailbox_size = 65536
+
+    async def init(self, cluster: Cluster) -> None:
+        self.cluster = cluster
+        self.register(NAME)
+        listeners = await cluster.listen(self.fork)
+        self.fork(cluster.serve, listeners)
+
+    async def on_exit(self) -> None:
+        for link in self.cluster.links():
+            link.stop("the node is leaving the cluster")
+        if self.node.remote is self.cluster:
+            self.node.remote = None
+
+    @command
+    async def query(self, name: str) -> Address:
+        """The address registered as ``name`` here with ``cluster.register``."""
+        address = self.cluster.registered.get(name)
+        if address is None or self.node.context_of(address) is None:
+            raise NoSuchService(f"{self.node.name}@{name}", "no service registered under it")
+        return Address(address)

@@ -1,0 +1,24 @@
+"""Joining a node to its cluster."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from meshnet.cluster.cluster import Cluster
+from meshnet.cluster.config import ClusterConfig
+from meshnet.cluster.discovery import StaticDiscovery
+from meshnet.cluster.service import ClusterService
+
+if TYPE_CHECKING:
+    from meshnet.node import Node
+
+
+async def start(node: Node, config: ClusterConfig) -> Cluster:
+    """Make ``node`` part of the cluster ``config`` describes: listen for links, and reach
+    the other nodes' services from now on. Returns the node's ``Cluster``."""
+    discovery = StaticDiscovery(config)
+    cluster = Cluster(node, config, discovery)
+    discovery.on_change = cluster.view_changed
+    node.remote = cluster
+    await node.newservice(ClusterService, cluster)
+    return cluster
