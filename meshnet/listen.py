@@ -25,12 +25,29 @@ ACCEPT_BATCH = 128
 ACCEPT_RETRY = 0.1
 """Seconds to wait before accepting again when the process is out of file descriptors."""
 _CAPACITY_ERRNOS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.ENOBUFS})
-_IGNORABLE_ERRNOS = frozenset(
-    getattr(errno, name)
-    for name in ("EPERM", "ECONNABORTED", "EPROTO", "ECONNRESET", "ETIMEDOUT", "ENETDOWN")
-    if hasattr(errno, name)
+IGNORABLE_ACCEPT_ERRORS = (
+    "EPERM",
+    "ECONNABORTED",
+    "EPROTO",
+    "ENETDOWN",
+    "ENOPROTOOPT",
+    "EHOSTDOWN",
+    "ENONET",
+    "EHOSTUNREACH",
+    "EOPNOTSUPP",
+    "ENETUNREACH",
+    "ENOSR",
+    "ESOCKTNOSUPPORT",
+    "EPROTONOSUPPORT",
+    "ETIMEDOUT",
+    "ECONNRESET",
 )
-"""A client that gave up between connecting and being accepted: skip it."""
+"""What ``accept`` may fail with because of one client (it gave up between connecting
+and being accepted, a firewall denied it, its network went away): that client is skipped.
+trio's own list (``trio._highlevel_socket._ignorable_accept_errno_names``)."""
+_IGNORABLE_ERRNOS = frozenset(
+    getattr(errno, name) for name in IGNORABLE_ACCEPT_ERRORS if hasattr(errno, name)
+)
 
 
 class Listener:

@@ -1,12 +1,20 @@
 """Listeners take every waiting connection in one turn of the event loop."""
 
+import errno
+import os
 import socket
 
 import pytest
 import trio
 
 from meshnet import Service, ServiceStartError
-from meshnet.listen import ACCEPT_BATCH, ListenError, open_listeners
+from meshnet.listen import (
+    ACCEPT_BATCH,
+    IGNORABLE_ACCEPT_ERRORS,
+    Listener,
+    ListenError,
+    open_listeners,
+)
 
 
 def connect_many(port, count):
@@ -84,3 +92,40 @@ async def test_a_port_in_use_is_an_error_naming_the_service_and_the_address(node
 async def test_an_address_not_of_this_machine_is_an_error_naming_it(node):
     with pytest.raises(ListenError, match="cannot listen on 192.0.2.1:0: .*ssign"):
         await open_listeners("192.0.2.1", 0)
+
+
+class FailingFirst(socket.socket):
+    """A listening socket whose next ``accept`` calls fail with the given errnos."""
+
+    def __init__(self, fileno: int, errnos: list[int]) -> None:
+        super().__init__(fileno=fileno)
+        self.errnos = errnos
+
+    def accept(self):
+        if self.errnos:
+            code = self.errnos.pop(0)
+            raise OSError(code, os.strerror(code))
+        return super().accept()
+
+
+@pytest.mark.parametrize("name", [name for name in IGNORABLE_ACCEPT_ERRORS if hasattr(errno, name)])
+async def test_an_accept_error_caused_by_one_client_skips_it_and_serving_goes_on(name):
+    [plain] = await open_listeners("127.0.0.1", 0)
+    failing = FailingFirst(plain._sock.detach(), [getattr(errno, name)] * 3)
+    listener = Listener(failing)
+    client = socket.create_connection(("127.0.0.1", listener.port))
+    accepted = []
+    with trio.fail_after(5):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(listener.serve, accepted.append)
+            while not accepted:
+                await trio.sleep(0.001)
+            nursery.cancel_scope.cancel()
+    assert failing.errnos == []
+    await accepted[0].aclose()
+    client.close()
+
+
+def test_every_accept_error_trio_ignores_is_ignored():
+    trio_ignores = trio._highlevel_socket._ignorable_accept_errno_names
+    assert set(trio_ignores) <= set(IGNORABLE_ACCEPT_ERRORS)
