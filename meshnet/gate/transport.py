@@ -115,6 +115,8 @@ class TcpTransport(Transport):
         while True:
             if self._violation is not None:
                 raise TransportError(self._violation)
+            if self._fileno < 0:
+                raise TransportError("connection closed")
             await trio.lowlevel.wait_readable(self._fileno)
             try:
                 data = os.read(self._fileno, RECEIVE_SIZE)
@@ -142,6 +144,8 @@ class TcpTransport(Transport):
         return pack(payload)
 
     def send_now(self, chunk: bytes) -> bytes | None:
+        if self._fileno < 0:
+            return chunk
         try:
             sent = os.write(self._fileno, chunk)
         except OSError:  # would block, or the socket failed: the next send reports that
@@ -156,6 +160,8 @@ class TcpTransport(Transport):
             raise TransportError(f"connection lost: {exc.__cause__ or exc}") from None
 
     async def aclose(self, graceful: bool, reason: str | None) -> None:
+        # From here on the number may be given to another socket: never touch it again.
+        self._fileno = -1
         if graceful:
             await close_gracefully(self._stream, CLOSE_TIMEOUT)
         else:
