@@ -247,7 +247,11 @@ class GateServer(Service):
     async def _converse(
         self, stream: trio.SocketStream, kind: str, fd: int, peer: str, conf: GateConf
     ) -> Connection | None:
-        """Run a connection until its socket is closed; None if it never got going."""
+        """Run a connection until its socket is closed; None if it never got going.
+
+        A failure of the gate's own (a bug) still ends a connection that got going with
+        ``error`` and ``disconnect``, so whatever its hooks set up is torn down."""
+        connection = None
         try:
             if not conf.nodelay:
                 stream.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, False)
@@ -257,7 +261,6 @@ class GateServer(Service):
                 except TransportError as exc:
                     logger.info("connection from %s failed: %s", peer, exc)
                     await trio.aclose_forcefully(stream)
-                    connection = None
                 else:
                     connection = Connection(
                         fd,
@@ -270,11 +273,13 @@ class GateServer(Service):
                     )
                     await self._run(connection, conf.heartbeat)
                 nursery.cancel_scope.cancel()
-            return connection
-        except Exception:
+        except Exception as exc:
             logger.exception("connection from %s failed", peer)
             await trio.aclose_forcefully(stream)
-            return None
+            if connection is not None:
+                connection.close(abort=True)
+                connection.error = connection.error or f"internal error: {exc!r}"
+        return connection
 
     async def _run(self, connection: Connection, heartbeat: float | None) -> None:
         registry = self.connections

@@ -9,7 +9,7 @@ import trio
 from gate_helpers import connect
 from gate_router_setup import Player, proto, start_game
 
-from meshnet.gate import BackendError, Client, ClientError, connections, handles
+from meshnet.gate import BackendError, Client, ClientError, GateServer, connections, handles
 from meshnet.gate.backend import Backend
 
 
@@ -212,3 +212,28 @@ def test_a_handler_for_an_undeclared_message_is_refused_at_class_creation():
             @handles("nope")
             async def nope(self, client: Client, body: dict) -> None:
                 raise ClientError("unreachable")
+
+
+async def test_a_gate_failure_mid_connection_still_ends_it_with_error_and_disconnect(
+    node, kind, monkeypatch, caplog
+):
+    deliver = GateServer._deliver
+
+    async def buggy(self, connection, packets):
+        if connection.agent is None and self._routes:  # the connection is signed in
+            raise RuntimeError("a bug in the gate")
+        await deliver(self, connection, packets)
+
+    monkeypatch.setattr(GateServer, "_deliver", buggy)
+    router, port, auth, agent = await start_game(node, kind)
+    async with connect(kind, port) as connection:
+        player = Player(connection)
+        await signed_in(player, "ivy")
+        [fd] = connections(node).of_gate(router)
+        await player.send("echo", {"text": "boom"})
+        assert await connection.closed_by_server()
+    [[_, closed_fd, user]] = await node.call(agent, "wait_event", "closed", timeout=5)
+    assert (closed_fd, user) == (fd, "ivy")
+    [[_, error_fd, message]] = await node.call(router, "wait_error", timeout=5)
+    assert error_fd == fd and "a bug in the gate" in message
+    assert "a bug in the gate" in caplog.text
