@@ -1,10 +1,21 @@
-"""Booting a node from its config and running it until SIGINT or SIGTERM."""
+"""Booting a node from its config and running it until SIGINT or SIGTERM.
+
+The first SIGINT or SIGTERM stops the node cleanly: every service stops, its exit hooks
+run, and the process exits 0. A second one while that shutdown is still going on is an
+operator in a hurry (Ctrl-C twice, or a supervisor's second TERM): the process logs one
+line and exits at once with the shell's code for that signal (130 for SIGINT, 143 for
+SIGTERM), without waiting for exit hooks still running. No traceback either way.
+"""
 
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from types import FrameType
 
 import trio
 
@@ -23,20 +34,96 @@ def run_node(config: NodeConfig) -> int:
     """Run the node ``config`` describes; return the process exit code (0 on a clean stop).
 
     Import and start errors propagate as meshnet errors for the CLI to print; once the
-    node runs, the first SIGINT/SIGTERM stops it cleanly, running every exit hook.
+    node runs, the first SIGINT/SIGTERM stops it cleanly, running every exit hook, and a
+    second one during that shutdown ends the process at once (see the module docstring).
     """
     configure(config.log_level)
     for path in config.paths:
         sys.path.insert(0, str(path))
     start_class = load_service_class(config.start_service)
-    start_error = trio.run(_serve, config, start_class)
+    with _stop_signals() as stop:
+        start_error = trio.run(_serve, config, start_class, stop)
     if start_error is not None:
         raise start_error
     return 0
 
 
-async def _serve(config: NodeConfig, start_class: type) -> ServiceStartError | None:
-    with trio.open_signal_receiver(*STOP_SIGNALS) as signals:
+def forced_exit_code(signum: int) -> int:
+    """The exit code of a stop forced by a second ``signum``: the shell's 128 + signum."""
+    return 128 + signum
+
+
+class StopRequest:
+    """What the stop signals asked for: the first stops the node (``requested``); a
+    second, while it stops, ends the process at once."""
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+        """The first stop signal received, once one was."""
+        self._token: trio.lowlevel.TrioToken | None = None
+        self._requested: trio.Event | None = None
+        self._finished = False
+
+    async def wait(self) -> int:
+        """Wait for the first stop signal; return it."""
+        assert self._requested is not None
+        await self._requested.wait()
+        assert self.signum is not None
+        return self.signum
+
+    def attach(self) -> None:
+        """Start delivering to the running trio loop (a signal may have come already)."""
+        self._token = trio.lowlevel.current_trio_token()
+        self._requested = trio.Event()
+        if self.signum is not None:
+            self._requested.set()
+
+    def finish(self) -> None:
+        """The node has stopped: signals from now on change nothing."""
+        self._finished = True
+
+    def handle(self, signum: int, frame: FrameType | None) -> None:
+        """The signal handler (runs in the main thread, between two bytecodes)."""
+        if self._finished:
+            return
+        if self.signum is None:
+            self.signum = signum
+            if self._token is not None and self._requested is not None:
+                try:
+                    self._token.run_sync_soon(self._requested.set)
+                except trio.RunFinishedError:
+                    pass
+            return
+        name = signal.Signals(signum).name
+        code = forced_exit_code(signum)
+        logger.warning("received %s during shutdown: exiting at once with code %d", name, code)
+        for handler in logging.getLogger().handlers:
+            handler.flush()
+        sys.stdout.flush()
+        os._exit(code)
+
+
+@contextmanager
+def _stop_signals() -> Iterator[StopRequest]:
+    """Route SIGINT and SIGTERM to a ``StopRequest`` while the block runs.
+
+    Installed before ``trio.run`` so trio leaves SIGINT alone (it raises
+    KeyboardInterrupt only when SIGINT still has Python's default handler)."""
+    stop = StopRequest()
+    previous = {signum: signal.signal(signum, stop.handle) for signum in STOP_SIGNALS}
+    try:
+        yield stop
+    finally:
+        stop.finish()
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+async def _serve(
+    config: NodeConfig, start_class: type, stop: StopRequest
+) -> ServiceStartError | None:
+    stop.attach()
+    try:
         async with open_node(
             config.node_id,
             config.name,
@@ -52,7 +139,8 @@ async def _serve(config: NodeConfig, start_class: type) -> ServiceStartError | N
                 await node.newservice(start_class, *config.start_args)
             except ServiceStartError as exc:
                 return exc
-            async for signum in signals:
-                logger.info("received %s: stopping", signal.Signals(signum).name)
-                break
+            signum = await stop.wait()
+            logger.info("received %s: stopping", signal.Signals(signum).name)
+    finally:
+        stop.finish()
     return None
