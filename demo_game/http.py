@@ -23,8 +23,19 @@ class HttpError(MeshnetError):
         self.status = status
 
 
+def complete_head(data: bytes) -> bytes | None:
+    """The request head at the start of ``data``, up to and including its blank line, once
+    all of it has come (None before); HttpError(431) once it cannot fit in ``MAX_HEAD``."""
+    end = data.find(END_OF_HEAD)
+    if end < 0 and len(data) < MAX_HEAD:
+        return None
+    if end < 0 or end + len(END_OF_HEAD) > MAX_HEAD:
+        raise HttpError(HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, f"more than {MAX_HEAD} bytes")
+    return data[: end + len(END_OF_HEAD)]
+
+
 def parse_request_head(head: bytes) -> tuple[str, str]:
-    """The method and the decoded path of a request head; HttpError(400) if malformed."""
+    """The method and the target of a request head; HttpError(400) if malformed."""
     line = head.partition(b"\r\n")[0]
     parts = line.split(b" ")
     if len(parts) != 3 or not parts[2].startswith(b"HTTP/1."):
@@ -33,7 +44,16 @@ def parse_request_head(head: bytes) -> tuple[str, str]:
         method, target = parts[0].decode("ascii"), parts[1].decode("ascii")
     except UnicodeDecodeError:
         raise HttpError(HTTPStatus.BAD_REQUEST, "request line is not ASCII") from None
-    return method, unquote(urlsplit(target).path)
+    return method, target
+
+
+def request_path(target: str) -> str:
+    """The decoded path of a request target; HttpError(400) if it holds a control
+    character (a NUL would make a file name the operating system refuses)."""
+    path = unquote(urlsplit(target).path)
+    if any(ord(char) < 0x20 or ord(char) == 0x7F for char in path):
+        raise HttpError(HTTPStatus.BAD_REQUEST, "control character in the path")
+    return path
 
 
 def response(
@@ -51,6 +71,7 @@ def response(
     return header if head else header + body
 
 
-def error_response(error: HttpError) -> bytes:
-    """The whole HTTP response for ``error``: its status, and the status line as body."""
-    return response(error.status, f"{error}\n".encode())
+def error_response(error: HttpError, *, head: bool = False) -> bytes:
+    """The whole HTTP response for ``error``: its status, and the status line as body;
+    with ``head`` the headers only."""
+    return response(error.status, f"{error}\n".encode(), head=head)

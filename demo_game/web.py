@@ -16,11 +16,12 @@ from pathlib import Path
 import trio
 
 from demo_game.http import (
-    END_OF_HEAD,
     MAX_HEAD,
     HttpError,
+    complete_head,
     error_response,
     parse_request_head,
+    request_path,
     response,
 )
 from demo_game.proto import proto
@@ -50,19 +51,20 @@ class WebServer(Service):
         return self._port
 
     async def _serve(self, stream: trio.SocketStream) -> None:
+        method = None
         try:
             with trio.fail_after(REQUEST_TIMEOUT):
-                method, path = parse_request_head(await _read_head(stream))
+                method, target = parse_request_head(await _read_head(stream))
             if method not in ("GET", "HEAD"):
                 raise HttpError(HTTPStatus.METHOD_NOT_ALLOWED, method)
-            body, content_type = await self._resource(path)
+            body, content_type = await self._resource(request_path(target))
             reply = response(HTTPStatus.OK, body, content_type, head=method == "HEAD")
         except trio.TooSlowError:
             logger.info("%s sent no request within %gs", peer_name(stream), REQUEST_TIMEOUT)
             return
         except HttpError as exc:
             logger.info("%s: %s", peer_name(stream), exc)
-            reply = error_response(exc)
+            reply = error_response(exc, head=method == "HEAD")
         await stream.send_all(reply)
         await close_gracefully(stream)  # not over unread input: a reset could lose the reply
 
@@ -81,14 +83,12 @@ class WebServer(Service):
 
 async def _read_head(stream: trio.SocketStream) -> bytes:
     data = b""
-    while END_OF_HEAD not in data:
-        if len(data) > MAX_HEAD:
-            raise HttpError(HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE)
+    while (head := complete_head(data)) is None:
         chunk = await stream.receive_some(MAX_HEAD)
         if not chunk:
             raise HttpError(HTTPStatus.BAD_REQUEST, "connection closed mid-request")
         data += chunk
-    return data
+    return head
 
 
 def _inside(root: Path, relative: str) -> Path:

@@ -1,6 +1,7 @@
 """The browser page: its HTTP server, and the page itself played in headless Chromium."""
 
 import json
+import logging
 import os
 import shutil
 from pathlib import Path
@@ -9,6 +10,7 @@ import pytest
 import trio
 from demo_setup import HOST, start_demo
 
+from demo_game.http import MAX_HEAD
 from demo_game.web import CBOR_X, WEB_DIR
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -34,6 +36,12 @@ async def http(port: int, request: bytes) -> tuple[str, bytes]:
 
 def get(path: str, method: str = "GET") -> bytes:
     return f"{method} {path} HTTP/1.1\r\nHost: localhost\r\n\r\n".encode()
+
+
+def sized_head(size: int) -> bytes:
+    """A GET of the page whose head, blank line included, is ``size`` bytes long."""
+    start, end = b"GET / HTTP/1.1\r\nX: ", b"\r\n\r\n"
+    return start + b"y" * (size - len(start) - len(end)) + end
 
 
 async def test_the_page_and_its_config_are_served(node, tmp_path):
@@ -75,11 +83,36 @@ async def test_cbor_x_is_served_from_the_installed_package(node, tmp_path):
             b"GET / HTTP/1.1\r\n" + b"X: y\r\n" * 2000,
             "HTTP/1.1 431 Request Header Fields Too Large",
         ),
+        (sized_head(MAX_HEAD + 1), "HTTP/1.1 431 Request Header Fields Too Large"),
+        (sized_head(2 * MAX_HEAD - 100), "HTTP/1.1 431 Request Header Fields Too Large"),
+        (sized_head(MAX_HEAD), "HTTP/1.1 200 OK"),
+        (get("/cbor-x/%00"), "HTTP/1.1 400 Bad Request"),
+        (get("/%00/index.html"), "HTTP/1.1 400 Bad Request"),
+        (get("/cbor-x/a%0Ab"), "HTTP/1.1 400 Bad Request"),
     ],
 )
 async def test_nothing_else_is_served(node, tmp_path, request_bytes, status):
     demo = await start_demo(node, tmp_path / "accounts.sqlite3")
     assert (await http(demo.web, request_bytes))[0] == status
+
+
+@pytest.mark.parametrize(
+    ("path", "status"),
+    [("/nowhere", "HTTP/1.1 404 Not Found"), ("/cbor-x/%00", "HTTP/1.1 400 Bad Request")],
+)
+async def test_an_error_answer_to_head_has_no_body(node, tmp_path, path, status):
+    demo = await start_demo(node, tmp_path / "accounts.sqlite3")
+    assert await http(demo.web, get(path, "HEAD")) == (status, b"")
+
+
+async def test_a_nul_byte_in_the_path_is_logged_as_a_bad_request_not_a_failure(
+    node, tmp_path, caplog
+):
+    caplog.set_level(logging.INFO)
+    demo = await start_demo(node, tmp_path / "accounts.sqlite3")
+    await http(demo.web, get("/cbor-x/%00"))
+    assert "control character in the path" in caplog.text
+    assert not [record for record in caplog.records if record.levelname == "ERROR"]
 
 
 async def test_a_reply_is_followed_by_a_clean_close_even_if_the_client_sends_more(node, tmp_path):
