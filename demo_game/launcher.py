@@ -7,12 +7,13 @@ once against it, say where everything listens, and keep the node until Ctrl-C.
 from __future__ import annotations
 
 import json
+import os
 import secrets
+import select
 import signal
 import socket
 import subprocess
 import sys
-import time
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from demo_game.client import hub_flow
 from demo_game.settings import Settings, parse_settings
 from meshnet.config import load_config
 from meshnet.errors import MeshnetError
+from meshnet.runner import READY_FD_ENV
 
 START_TIMEOUT = 30.0
 """Seconds a node has to start listening."""
@@ -64,23 +66,48 @@ def python_command() -> str:
     return str(python.relative_to(Path.cwd())) if python.is_relative_to(Path.cwd()) else str(python)
 
 
-def start_node(config_path: Path) -> subprocess.Popen[bytes]:
+class NodeProcess(subprocess.Popen[bytes]):
+    """A node in a child process, with the pipe on which it says it is ready."""
+
+    ready_fd: int
+
+
+def start_node(config_path: Path) -> NodeProcess:
     """``python -m meshnet node CONFIG`` in a child process sharing our stdout and stderr."""
-    return subprocess.Popen([sys.executable, "-m", "meshnet", "node", str(config_path)])
+    ready_fd, write_fd = os.pipe()
+    try:
+        node = NodeProcess(
+            [sys.executable, "-m", "meshnet", "node", str(config_path)],
+            env={**os.environ, READY_FD_ENV: str(write_fd)},
+            pass_fds=(write_fd,),
+        )
+    except BaseException:
+        os.close(ready_fd)
+        raise
+    finally:
+        os.close(write_fd)
+    node.ready_fd = ready_fd
+    return node
 
 
-def wait_listening(node: subprocess.Popen[bytes], host: str, port: int) -> None:
-    """Wait until ``host:port`` accepts connections; LaunchError if the node exits first."""
-    give_up = time.monotonic() + START_TIMEOUT
-    while node.poll() is None:
-        try:
-            socket.create_connection((host, port), timeout=1.0).close()
-            return
-        except OSError:
-            if time.monotonic() > give_up:
-                raise LaunchError(f"the node is not listening on {host}:{port}") from None
-            time.sleep(0.1)
-    raise LaunchError(f"the node exited with code {node.returncode} before it listened")
+def wait_listening(node: NodeProcess, host: str, port: int) -> None:
+    """Wait until the node says its start service is up (so every port it listens on is
+    its own, not another process's), then check that ``host:port`` accepts connections.
+
+    LaunchError if the node exits first (a port already taken makes it exit with an
+    error), takes longer than ``START_TIMEOUT``, or does not listen on ``host:port``."""
+    readable, _, _ = select.select([node.ready_fd], [], [], START_TIMEOUT)
+    said = os.read(node.ready_fd, 64) if readable else None
+    os.close(node.ready_fd)
+    if said is None:
+        raise LaunchError(f"the node did not start within {START_TIMEOUT:g}s")
+    if said != b"ready\n":
+        code = node.wait()
+        raise LaunchError(f"the node exited with code {code} before it was ready")
+    try:
+        socket.create_connection((host, port), timeout=1.0).close()
+    except OSError as exc:
+        raise LaunchError(f"the node is not listening on {host}:{port}: {exc}") from None
 
 
 def stop_node(node: subprocess.Popen[bytes]) -> int:

@@ -28,6 +28,10 @@ from meshnet.node import open_node
 logger = logging.getLogger(__name__)
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+READY_FD_ENV = "MESHNET_READY_FD"
+"""If set, the number of a file descriptor (a pipe the parent process made) on which the
+node writes ``ready`` once its start service is up, then closes it: a launcher learns that
+this very process listens (and not another one on the same ports)."""
 
 
 def run_node(config: NodeConfig) -> int:
@@ -139,8 +143,20 @@ async def _serve(
                 await node.newservice(start_class, *config.start_args)
             except ServiceStartError as exc:
                 return exc
+            _notify_ready()
             signum = await stop.wait()
             logger.info("received %s: stopping", signal.Signals(signum).name)
     finally:
         stop.finish()
     return None
+
+
+def _notify_ready() -> None:
+    fd = os.environ.pop(READY_FD_ENV, None)
+    if fd is None:
+        return
+    try:
+        os.write(int(fd), b"ready\n")
+        os.close(int(fd))
+    except (ValueError, OSError) as exc:
+        logger.warning("%s=%s: could not say the node is ready: %s", READY_FD_ENV, fd, exc)

@@ -9,23 +9,29 @@ from pathlib import Path
 import trio
 from demo_setup import CHEAP_SCRYPT, HOST, WAIT
 
-from demo_game.launcher import free_port, node_config
+from demo_game.launcher import free_port, node_config, start_node, stop_node, wait_listening
 
 READY = "The demo node is running; Ctrl-C stops it. It listens on:"
 
 
-async def test_demo_runs_the_client_and_stops_on_ctrl_c(tmp_path):
-    hub = free_port()
+def demo_config(tmp_path: Path, hub: int, name: str = "node.toml") -> Path:
+    """A demo node config with its hub's TCP port ``hub``, every other port free."""
     listen = {"address": HOST, "port": 0}
-    config = tmp_path / "node.toml"
+    config = tmp_path / name
     settings = {
         "hub": {"address": HOST, "port": hub, "ws_port": 0},
         "login": listen,
         "msgserver": {**listen, "servername": "demo"},
         "web": listen,
-        "accounts": {"path": str(tmp_path / "accounts.sqlite3"), **CHEAP_SCRYPT},
+        "accounts": {"path": str(tmp_path / f"{name}.sqlite3"), **CHEAP_SCRYPT},
     }
     config.write_text(node_config(settings, log_level="WARNING"))
+    return config
+
+
+async def test_demo_runs_the_client_and_stops_on_ctrl_c(tmp_path):
+    hub = free_port()
+    config = demo_config(tmp_path, hub)
     command = [sys.executable, "-m", "demo_game", "demo", "--config", str(config)]
     demo = await trio.lowlevel.open_process(
         command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
@@ -58,3 +64,20 @@ async def test_demo_runs_the_client_and_stops_on_ctrl_c(tmp_path):
         "ping: ok {}",
     ]
     assert f"  hub, TCP          {HOST}:{hub}" in lines
+
+
+def test_demo_fails_when_another_node_holds_its_port(tmp_path):
+    hub = free_port()
+    other = start_node(demo_config(tmp_path, hub, "other.toml"))
+    try:
+        wait_listening(other, HOST, hub)
+        command = [
+            sys.executable,
+            *("-m", "demo_game", "demo", "--config", str(demo_config(tmp_path, hub))),
+        ]
+        demo = subprocess.run(command, capture_output=True, text=True, timeout=WAIT * 3)
+    finally:
+        assert stop_node(other) == 0
+    assert demo.returncode == 1
+    assert READY not in demo.stdout
+    assert "demo_game: error: the node exited with code 1 before it was ready" in demo.stderr
