@@ -42,6 +42,11 @@ class ScryptCost:
     r: int = 8
     p: int = 1
 
+    @property
+    def memory(self) -> int:
+        """Bytes one hash takes (OpenSSL's count: p blocks of 128 * r, and n + 2 more)."""
+        return 128 * self.r * (self.n + self.p + 2)
+
 
 def check_credentials(user: object, password: object) -> None:
     """Raise AccountError unless the name and password are well formed."""
@@ -119,6 +124,6 @@ def _scrypt(password: str, salt: bytes, cost: ScryptCost) -> bytes:
         n=cost.n,
         r=cost.r,
         p=cost.p,
-        maxmem=256 * cost.n * cost.r,
+        maxmem=cost.memory + (1 << 20),
         dklen=32,
     )

@@ -16,12 +16,18 @@ Sections, every key optional (``DEFAULTS`` has the values used for what is left 
 ``msgserver``  the msgserver's gate conf plus ``servername``, the game server's name
 ``web``        the HTTP server of the browser page: ``address``, ``port``
 ``accounts``   the SQLite file ``path`` (relative to the working directory) and the scrypt
-               cost ``scrypt_n``, ``scrypt_r``, ``scrypt_p``
+               cost ``scrypt_n`` (a power of 2, at least 2 and below 2 ** (16 * r)),
+               ``scrypt_r``, ``scrypt_p`` (1 to 16), at most ``MAX_SCRYPT_MEMORY`` bytes
+               a hash
 ``agent``      ``reconnect_window``: seconds an agent waits for its user to come back
+
+Everything is checked before anything starts: a port outside 0..65535 or a scrypt cost
+the hash would refuse (so every signup would fail) is a ``SettingsError`` naming the key.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +35,7 @@ from typing import Any
 
 from demo_game.accounts import ScryptCost
 from meshnet.errors import MeshnetError
+from meshnet.gate.conf import GateConfError, parse_conf
 
 DEFAULTS: dict[str, dict[str, Any]] = {
     "hub": {
@@ -60,8 +67,14 @@ _CHECKED: dict[str, dict[str, tuple[type, ...]]] = {
 the gates they configure."""
 
 
+MAX_SCRYPT_MEMORY = 1 << 30
+"""Bytes one scrypt hash may take (128 * n * r): a typo in the cost must not make every
+signin swap the machine to death."""
+MAX_SCRYPT_P = 16
+
+
 class SettingsError(MeshnetError):
-    """A demo setting is unknown or has the wrong type; the message names it."""
+    """A demo setting is unknown or has the wrong type or value; the message names it."""
 
 
 @dataclass(frozen=True)
@@ -99,9 +112,8 @@ def parse_settings(*groups: Mapping[str, Any]) -> Settings:
             merged[section].update(values)
     for section, keys in _CHECKED.items():
         _check_section(section, merged[section], keys)
-    if merged["agent"]["reconnect_window"] < 0:
-        raise SettingsError("agent.reconnect_window must be 0 or more seconds")
     accounts, login, web = merged["accounts"], merged["login"], merged["web"]
+    _check_values(merged)
     return Settings(
         hub=merged["hub"],
         login_address=login["address"],
@@ -127,3 +139,49 @@ def _check_section(section: str, values: dict[str, Any], keys: dict[str, tuple[t
             raise SettingsError(
                 f"demo setting '{section}.{key}' must be {wanted}, not {type(value).__name__}"
             )
+
+
+def _check_values(merged: dict[str, dict[str, Any]]) -> None:
+    """The checks on values, once every type is right."""
+    for section in ("login", "web"):
+        _require(merged[section]["address"] != "", f"{section}.address", "a host name or IP")
+        _require(0 <= merged[section]["port"] <= 65535, f"{section}.port", "a port 0..65535")
+    accounts = merged["accounts"]
+    _require(accounts["path"] != "", "accounts.path", "a file name")
+    cost = ScryptCost(accounts["scrypt_n"], accounts["scrypt_r"], accounts["scrypt_p"])
+    _require(cost.r >= 1, "accounts.scrypt_r", "1 or more")
+    _require(1 <= cost.p <= MAX_SCRYPT_P, "accounts.scrypt_p", f"1 to {MAX_SCRYPT_P}")
+    _require(
+        2 <= cost.n < 2 ** (16 * cost.r) and cost.n & (cost.n - 1) == 0,
+        "accounts.scrypt_n",
+        "a power of 2, at least 2 and below 2 ** (16 * scrypt_r)",
+    )
+    _require(
+        cost.memory <= MAX_SCRYPT_MEMORY,
+        "accounts.scrypt_n",
+        f"small enough that a hash takes at most {MAX_SCRYPT_MEMORY >> 20} MiB "
+        f"(128 * r * (n + p + 2) = {cost.memory >> 20} MiB)",
+    )
+    window = merged["agent"]["reconnect_window"]
+    _require(0 <= window < math.inf, "agent.reconnect_window", "0 or more seconds")
+    _check_gate("hub", merged["hub"])
+    msgserver = dict(merged["msgserver"])
+    servername = msgserver.pop("servername", None)
+    _require(
+        isinstance(servername, str) and servername != "",
+        "msgserver.servername",
+        "the game server's name",
+    )
+    _check_gate("msgserver", msgserver)
+
+
+def _check_gate(section: str, conf: dict[str, Any]) -> None:
+    try:
+        parse_conf(conf)
+    except GateConfError as exc:
+        raise SettingsError(f"demo settings section {section!r}: {exc}") from None
+
+
+def _require(ok: bool, key: str, expected: str) -> None:
+    if not ok:
+        raise SettingsError(f"demo setting '{key}' must be {expected}")

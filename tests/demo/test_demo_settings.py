@@ -1,10 +1,11 @@
 """The demo's settings: defaults, merging the node config's tables, and errors naming the key."""
 
+import math
 from pathlib import Path
 
 import pytest
 
-from demo_game.accounts import ScryptCost
+from demo_game.accounts import ScryptCost, _scrypt
 from demo_game.cli import NODE_CONFIG
 from demo_game.main import Main
 from demo_game.settings import SettingsError, parse_settings
@@ -57,8 +58,23 @@ def test_tables_merge_section_by_section():
         ({"login": {"prot": 1}}, "unknown demo setting 'login.prot'"),
         ({"web": {"port": "80"}}, "'web.port' must be int, not str"),
         ({"accounts": {"scrypt_n": True}}, "'accounts.scrypt_n' must be int, not bool"),
-        ({"agent": {"reconnect_window": -1}}, "agent.reconnect_window must be 0 or more"),
+        ({"agent": {"reconnect_window": -1}}, "'agent.reconnect_window' must be 0 or more"),
+        ({"agent": {"reconnect_window": math.inf}}, "'agent.reconnect_window' must be 0 or"),
         (["hub"], "tables of sections"),
+        ({"accounts": {"scrypt_n": 1000}}, "'accounts.scrypt_n' must be a power of 2"),
+        ({"accounts": {"scrypt_n": 1}}, "'accounts.scrypt_n' must be a power of 2, at least 2"),
+        ({"accounts": {"scrypt_n": 2**24}}, "'accounts.scrypt_n' must be small enough"),
+        ({"accounts": {"scrypt_n": 2**16, "scrypt_r": 1}}, "below 2 \\*\\* \\(16 \\* scrypt_r\\)"),
+        ({"accounts": {"scrypt_r": 0}}, "'accounts.scrypt_r' must be 1 or more"),
+        ({"accounts": {"scrypt_p": 0}}, "'accounts.scrypt_p' must be 1 to 16"),
+        ({"accounts": {"path": ""}}, "'accounts.path' must be a file name"),
+        ({"login": {"port": 70000}}, "'login.port' must be a port 0..65535"),
+        ({"web": {"port": -1}}, "'web.port' must be a port 0..65535"),
+        ({"web": {"address": ""}}, "'web.address' must be a host name or IP"),
+        ({"hub": {"port": 65536}}, "section 'hub': gate conf 'port' must be a port number"),
+        ({"hub": {"maxclient": 0}}, "section 'hub': gate conf 'maxclient' must be an int >= 1"),
+        ({"msgserver": {"port": "x"}}, "section 'msgserver': gate conf 'port' must be a port"),
+        ({"msgserver": {"servername": ""}}, "'msgserver.servername' must be the game server"),
     ],
 )
 def test_a_wrong_setting_is_named(group, message):
@@ -69,3 +85,9 @@ def test_a_wrong_setting_is_named(group, message):
 async def test_a_wrong_gate_setting_stops_the_game_from_starting(node, tmp_path):
     with pytest.raises(ServiceStartError, match="unknown gate conf key 'prot'"):
         await node.newservice(Main, {"hub": {"prot": 1}, "accounts": {"path": str(tmp_path / "a")}})
+
+
+@pytest.mark.parametrize(("n", "r", "p"), [(2, 1, 1), (2, 1, 16), (2**15, 1, 1), (2**16, 8, 1)])
+def test_every_scrypt_cost_the_settings_accept_can_hash(n, r, p):
+    cost = parse_settings({"accounts": {"scrypt_n": n, "scrypt_r": r, "scrypt_p": p}}).scrypt
+    assert len(_scrypt("password", b"salt" * 4, cost)) == 32
