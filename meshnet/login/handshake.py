@@ -9,6 +9,7 @@ import hmac
 
 from meshnet.login.crypt import (
     CryptError,
+    P,
     base64decode,
     base64encode,
     desdecode,
@@ -20,6 +21,8 @@ from meshnet.login.crypt import (
 from meshnet.login.wire import LoginProtocolError
 
 KEY_SIZE = 8
+DEGENERATE_PUBLIC_KEYS = frozenset({0, 1, P - 1})
+"""Public DH values, mod P, that are refused."""
 
 
 class HandshakeFailed(LoginProtocolError):
@@ -45,8 +48,16 @@ def read_key(line: bytes, what: str) -> bytes:
 
 
 def shared_secret(public_line: bytes, private: bytes) -> bytes:
-    """The DH secret from the other side's public key line and our private key."""
+    """The DH secret from the other side's public key line and our private key.
+
+    A degenerate public key is refused: 0, 1 and P - 1 (and P, P + 1, the same values
+    mod P) make a secret that does not depend on our private key (0, 1 or ±1), so an
+    eavesdropper who sent it, or changed it on the way, knows the secret. skynet refuses
+    only 0; this is a deliberate divergence (no honest peer ever sends the others)."""
     public = read_key(public_line, "public key")
+    value = int.from_bytes(public, "little")
+    if value and value % P in DEGENERATE_PUBLIC_KEYS:  # 0 itself: crypt says "Can't be 0"
+        raise HandshakeFailed(f"public key is unusable: {value} is a degenerate DH value")
     try:
         return dhsecret(public, private)
     except CryptError as exc:  # a zero public key

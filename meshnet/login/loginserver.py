@@ -5,7 +5,8 @@ services): challenge, DH key exchange, challenge answer, encrypted token; then t
 subclass's ``auth_handler`` and ``login_handler``; then one status line and the server closes.
 
 Status lines follow the book, not skynet HEAD: ``400 Bad Request`` for a broken handshake
-(bad client key, wrong challenge answer, a token that does not decrypt or parse), ``401``
+(bad client key, including the degenerate DH values skynet accepts: 1, P - 1, P, P + 1;
+wrong challenge answer, a token that does not decrypt or parse), ``401``
 when ``auth_handler`` refuses, ``403`` when ``login_handler`` fails, ``406`` when the same
 uid is already logging in and ``multilogin`` is off. A line over 8 KiB, a peer that closes
 early or one that has not sent its last line within ``handshake_timeout`` seconds is closed

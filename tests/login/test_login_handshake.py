@@ -6,7 +6,7 @@ from hypothesis import strategies as st
 from login_vectors import params
 
 from meshnet.login import handshake
-from meshnet.login.crypt import base64encode
+from meshnet.login.crypt import P, base64encode
 from meshnet.login.handshake import HandshakeFailed
 from meshnet.login.wire import LoginProtocolError
 
@@ -63,6 +63,21 @@ def test_a_key_of_another_length_is_refused(key):
 def test_a_zero_public_key_is_refused():
     with pytest.raises(HandshakeFailed, match="Can't be 0"):
         handshake.shared_secret(base64encode(bytes(8)), b"22222222")
+
+
+DEGENERATE = {"1": 1, "P-1": P - 1, "P": P, "P+1": P + 1}
+
+
+@pytest.mark.parametrize("value", DEGENERATE.values(), ids=DEGENERATE.keys())
+@given(private=keys)
+def test_a_degenerate_public_key_is_refused_whatever_the_private_key(value, private):
+    with pytest.raises(HandshakeFailed, match=f"unusable: {value} is a degenerate DH value"):
+        handshake.shared_secret(base64encode(value.to_bytes(8, "little")), private)
+
+
+@given(value=st.integers(2, P - 2) | st.integers(P + 2, 2**64 - 1), private=keys)
+def test_every_other_public_key_is_taken(value, private):
+    assert len(handshake.shared_secret(base64encode(value.to_bytes(8, "little")), private)) == 8
 
 
 READERS = {

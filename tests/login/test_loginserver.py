@@ -19,7 +19,7 @@ from login_vectors import params
 from meshnet import command
 from meshnet.login import handshake
 from meshnet.login.client import LoginRefused, login
-from meshnet.login.crypt import base64encode, desencode
+from meshnet.login.crypt import P, base64encode, desencode
 from meshnet.login.loginserver import LoginServer
 from meshnet.login.wire import parse_token
 
@@ -225,6 +225,14 @@ BAD_CLIENTS = {
     "key-7-bytes": (key_case(base64encode(b"7 bytes")), BAD_REQUEST, "is 7 bytes"),
     "key-9-bytes": (key_case(base64encode(b"9 bytes!!")), BAD_REQUEST, "is 9 bytes"),
     "key-zero": (key_case(base64encode(bytes(8))), BAD_REQUEST, "unusable: Can't be 0"),
+    **{
+        f"key-{name}": (
+            key_case(base64encode(value.to_bytes(8, "little"))),
+            BAD_REQUEST,
+            f"unusable: {value} is a degenerate DH value",
+        )
+        for name, value in {"one": 1, "p-1": P - 1, "p": P, "p+1": P + 1}.items()
+    },
     "key-line-of-8-kib": (key_case(b"x" * 8192), BAD_REQUEST, "is 6144 bytes"),
     "challenge-wrong": (wrong_challenge_answer, BAD_REQUEST, "challenge failed"),
     "challenge-garbage": (challenge_answer_not_base64, BAD_REQUEST, "not valid base64"),
