@@ -8,8 +8,9 @@ login is kicked or logged out, and its connection may drop and come back (reconn
 index) in between.
 
 One link at a time is logged in: ``login`` on another answers ``{ok: false}``. When no link
-is connected, the agent waits ``reconnect_window`` seconds; a link attached or reconnected
-meanwhile keeps it; otherwise it logs its msgserver logins out, tells the manager and exits.
+is connected, the agent waits ``reconnect_window`` seconds; a link that reconnects
+meanwhile keeps it, and a new link (a new login) starts the wait again; otherwise it logs
+its msgserver logins out, tells the manager and exits.
 """
 
 from __future__ import annotations
@@ -66,11 +67,14 @@ class Agent(Backend):
     async def attach(self, client: list[Any], via_msgserver: bool = False) -> bool:
         """Take a new link of our user; False if the agent is already retiring.
 
-        A msgserver link counts as connected once its client has shaken hands."""
+        A msgserver link counts as connected once its client has shaken hands; until then
+        the user has a whole ``reconnect_window`` from this attach to do it (a countdown
+        already running for older links starts again)."""
         if self.retiring:
             return False
         link = Link(Client.from_message(client), via_msgserver, connected=not via_msgserver)
         self.links[_key(link.client)] = link
+        self._stop_countdown()
         self._check_links()
         return True
 

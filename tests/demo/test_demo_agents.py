@@ -140,6 +140,19 @@ async def test_an_agent_logs_its_msgserver_login_out_when_it_leaves(node, tmp_pa
     assert (await log_in()).subid == b"2"
 
 
+async def test_a_new_login_during_the_countdown_gets_a_whole_window(node, tmp_path, mock_clock):
+    mock_clock.rate = 1.0  # real time, plus the jumps below
+    demo, log_in = await secure_demo(node, tmp_path, reconnect_window=10.0)
+    await log_in()  # and never connects: the agent counts down from here
+    agent = await agent_of(node, "alice")
+    mock_clock.jump(9.0)
+    second = await log_in()
+    mock_clock.jump(2.0)  # past the end of the first login's window
+    async with await connect_gate(HOST, demo.msgserver, second, 1) as connection:
+        assert (await SecureClient(connection).request("login")).ok
+    assert await agent_of(node, "alice") == agent
+
+
 async def test_a_new_login_kicks_the_previous_one_and_keeps_the_agent(node, tmp_path):
     demo, log_in = await secure_demo(node, tmp_path, reconnect_window=60.0)
     first = await log_in()
