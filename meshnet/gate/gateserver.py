@@ -255,9 +255,9 @@ class GateServer(Service):
         try:
             if not conf.nodelay:
                 stream.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, False)
-            async with trio.open_nursery() as nursery:  # its write loop, a WebSocket's reader
+            async with trio.open_nursery() as nursery:  # its write loop
                 try:
-                    transport = await open_transport(kind, stream, nursery, conf.max_packet)
+                    transport = await open_transport(kind, stream, conf.max_packet)
                 except TransportError as exc:
                     logger.info("connection from %s failed: %s", peer, exc)
                     await trio.aclose_forcefully(stream)

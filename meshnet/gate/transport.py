@@ -8,25 +8,22 @@ the wire protocol, surfaces as ``TransportError`` with a message fit for a log l
 
 from __future__ import annotations
 
+import contextlib
 import os
 from abc import ABC, abstractmethod
 from typing import ClassVar
 
 import trio
-from trio_websocket import ConnectionClosed, WebSocketConnection, wrap_server_stream
 
 from meshnet.errors import MeshnetError
 from meshnet.gate.framing import MAX_PAYLOAD, FrameTooLarge, PacketTooLarge, Splitter, pack
+from meshnet.gate.websocket import ServerWebSocket, WebSocketError
 from meshnet.net import CLOSE_TIMEOUT, close_gracefully
 
 HANDSHAKE_TIMEOUT = 10.0
 """Seconds a WebSocket client has to complete the opening handshake."""
 RECEIVE_SIZE = 65536
 """Bytes asked of the socket per TCP read."""
-_NORMAL_WS_CLOSES = frozenset({1000, 1001, 1005})
-"""Normal closure, going away, and a close frame without a status code."""
-_POLICY_VIOLATION = 1008
-_MAX_CLOSE_REASON = 123
 
 
 class TransportError(MeshnetError):
@@ -65,23 +62,21 @@ class Transport(ABC):
         ``reason`` (an error, or None) goes to a WebSocket client in the close frame."""
 
 
-async def open_transport(
-    kind: str, stream: trio.SocketStream, nursery: trio.Nursery, max_packet: int
-) -> Transport:
-    """Wrap an accepted stream; for WebSocket, run the opening handshake (its reader task
-    goes in ``nursery``) within ``HANDSHAKE_TIMEOUT``."""
+async def open_transport(kind: str, stream: trio.SocketStream, max_packet: int) -> Transport:
+    """Wrap an accepted stream; for WebSocket, run the opening handshake within
+    ``HANDSHAKE_TIMEOUT`` (a client that closes or is refused before it ends at once)."""
     if kind == "tcp":
         return TcpTransport(stream, max_packet)
+    ws = ServerWebSocket(stream, max_packet)
     try:
         with trio.fail_after(HANDSHAKE_TIMEOUT):
-            request = await wrap_server_stream(
-                nursery, stream, message_queue_size=1, max_message_size=max_packet
-            )
-            return WsTransport(await request.accept(), stream)
+            await ws.handshake()
+            await ws.accept()
     except trio.TooSlowError:
         raise TransportError(f"no websocket handshake within {HANDSHAKE_TIMEOUT:g}s") from None
-    except ConnectionClosed as exc:
-        raise TransportError(f"websocket handshake failed: {exc.reason}") from None
+    except WebSocketError as exc:
+        raise TransportError(str(exc)) from None
+    return WsTransport(ws)
 
 
 async def refuse(kind: str, stream: trio.SocketStream) -> None:
@@ -90,13 +85,10 @@ async def refuse(kind: str, stream: trio.SocketStream) -> None:
     rather than left waiting for a handshake that never completes."""
     if kind == "ws":
         with trio.move_on_after(CLOSE_TIMEOUT):
-            try:
-                async with trio.open_nursery() as nursery:
-                    request = await wrap_server_stream(nursery, stream)
-                    await request.reject(503, body=b"server full")
-                    nursery.cancel_scope.cancel()
-            except ConnectionClosed:
-                pass
+            ws = ServerWebSocket(stream, 0)
+            with contextlib.suppress(WebSocketError):
+                await ws.handshake()
+                await ws.reject(503, "server full")
     await trio.aclose_forcefully(stream)
 
 
@@ -173,24 +165,14 @@ class WsTransport(Transport):
 
     kind = "ws"
 
-    def __init__(self, ws: WebSocketConnection, stream: trio.SocketStream) -> None:
+    def __init__(self, ws: ServerWebSocket) -> None:
         self._ws = ws
-        self._stream = stream
 
     async def receive(self) -> list[bytes] | None:
         try:
-            message = await self._ws.get_message()
-        except ConnectionClosed as exc:
-            reason = exc.reason
-            if reason is None or reason.code in _NORMAL_WS_CLOSES:
-                return None
-            detail = f": {reason.reason}" if reason.reason else ""
-            raise TransportError(
-                f"websocket closed with {reason.code} {reason.name}{detail}"
-            ) from None
-        if isinstance(message, str):
-            raise TransportError("text message received; the gate takes binary messages only")
-        return [message]
+            return await self._ws.receive()
+        except WebSocketError as exc:
+            raise TransportError(str(exc)) from None
 
     def frame(self, payload: bytes) -> bytes:
         if len(payload) > MAX_PAYLOAD:
@@ -199,27 +181,14 @@ class WsTransport(Transport):
 
     async def send(self, chunks: list[bytes]) -> None:
         try:
-            for chunk in chunks:
-                await self._ws.send_message(chunk)
-        except ConnectionClosed as exc:
-            raise TransportError(f"connection lost: {exc.reason}") from None
+            await self._ws.send(chunks)
+        except WebSocketError as exc:
+            raise TransportError(str(exc)) from None
 
     async def aclose(self, graceful: bool, reason: str | None) -> None:
         if graceful:
             with trio.move_on_after(CLOSE_TIMEOUT):
-                if reason is None:
-                    await self._ws.aclose()
-                else:
-                    await self._ws.aclose(_POLICY_VIOLATION, _close_reason(reason))
-        # The socket too: trio-websocket leaves it open when it closed the WebSocket
-        # itself (a message over the size limit), and the client waits for it to close.
-        await trio.aclose_forcefully(self._ws)
-        await trio.aclose_forcefully(self._stream)
-
-
-def _close_reason(text: str) -> str:
-    """A WebSocket close reason holds at most 123 bytes of UTF-8."""
-    data = text.encode()
-    if len(data) <= _MAX_CLOSE_REASON:
-        return text
-    return data[: _MAX_CLOSE_REASON - 3].decode(errors="ignore") + "..."
+                with contextlib.suppress(WebSocketError):
+                    await self._ws.close(reason)
+                await close_gracefully(self._ws.stream, CLOSE_TIMEOUT)
+        await trio.aclose_forcefully(self._ws.stream)

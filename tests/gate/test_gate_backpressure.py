@@ -2,7 +2,7 @@
 limit that closes a connection whose client does not read."""
 
 import trio
-from gate_helpers import Manual, connect, start_gate, wait_for
+from gate_helpers import Manual, Recorder, connect, start_gate, wait_for
 
 from meshnet.gate import connections
 
@@ -29,7 +29,7 @@ async def test_a_client_that_never_reads_is_warned_about_then_closed(node, kind)
 
 
 async def test_unsent_data_draining_is_reported_with_zero(node, kind):
-    gate, port = await start_gate(node, kind, Manual)
+    gate, port = await start_gate(node, kind, Recorder)  # opened: it reads the client's close
     async with connect(kind, port, rcvbuf=4096) as client:
         [[_, fd, _]] = await wait_for(node, gate, "connect")
         registry = connections(node)

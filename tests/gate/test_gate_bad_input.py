@@ -2,6 +2,7 @@
 keeps getting correct answers: every bad connection gets its precise error or close and
 nothing else is affected."""
 
+import logging
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -9,11 +10,13 @@ from contextlib import asynccontextmanager
 import cbor2
 import pytest
 import trio
-from gate_helpers import TIMEOUT, Client, abort, connect
+from gate_helpers import HOST, TIMEOUT, Client, abort, connect
 from gate_router_setup import Player, proto, start_game
+from ws_client import RawWs, fragments
 
 from meshnet.gate import connections
 from meshnet.gate.framing import pack
+from meshnet.gate.websocket import MAX_FRAGMENTS
 
 
 @asynccontextmanager
@@ -83,7 +86,7 @@ async def test_an_oversized_packet_closes_the_connection(node, kind):
     [[_, _, message]] = await wait_error(node, router)
     expected = {
         "tcp": "packet length 1025 exceeds the limit of 1024 bytes",
-        "ws": "websocket closed with 1009 MESSAGE_TOO_BIG",
+        "ws": "websocket message of more than 1024 bytes",
     }[kind]
     assert expected in message
 
@@ -179,3 +182,51 @@ async def ask_and_leave(port: int) -> None:
     async with connect("tcp", port) as client:
         await client.send(proto.encode_request("signin", {"user": "brief"}, session=1))
         abort(client)
+
+
+async def wait_logged(caplog, text: str) -> None:
+    with trio.fail_after(TIMEOUT):
+        while text not in caplog.text:
+            await trio.sleep(0.01)
+
+
+@pytest.mark.parametrize(
+    ("send", "answer", "logged"),
+    [
+        (b"", b"", "client closed before the websocket upgrade"),
+        (b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", b"HTTP/1.1 400 ", "not a websocket upgrade"),
+        (b"\x16\x03\x01garbage\r\n\r\n", b"HTTP/1.1 400 ", "not a websocket upgrade"),
+    ],
+    ids=["closed-before-upgrade", "plain-http", "garbage"],
+)
+async def test_a_websocket_that_fails_before_its_upgrade_frees_its_slot_at_once(
+    node, caplog, send, answer, logged
+):
+    caplog.set_level(logging.INFO)
+    router, port, *_ = await start_game(node, "ws", maxclient=1)
+    async with await trio.open_tcp_stream(HOST, port) as half_dead:
+        await half_dead.send_all(send)
+        await half_dead.send_eof()
+        received = b""
+        with trio.fail_after(TIMEOUT):
+            while chunk := await half_dead.receive_some():
+                received += chunk
+        assert received.startswith(answer)
+    await wait_logged(caplog, logged)
+    async with connect("ws", port) as good:  # the only slot is free again
+        assert (await Player(good).ask("signin", {"user": "good"})).ok
+
+
+async def test_a_websocket_message_in_too_many_fragments_closes_the_connection(node):
+    router, port, *_ = await start_game(node, "ws")
+    async with well_behaved("ws", port):
+        bad = await RawWs.connect(port)
+        await bad.send(fragments(bad.ws, [b""] * (MAX_FRAGMENTS + 10)))
+        close = await bad.close_reason()
+        assert (close.code, close.reason) == (
+            1009,
+            f"websocket message in more than {MAX_FRAGMENTS} fragments",
+        )
+        await bad.stream.aclose()
+    [[_, _, message]] = await wait_error(node, router)
+    assert message == f"websocket message in more than {MAX_FRAGMENTS} fragments"

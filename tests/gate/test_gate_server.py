@@ -137,7 +137,7 @@ async def test_any_service_or_the_write_command_writes_to_a_connection(node, kin
         assert await node.call(gate, "write", fd, b"by command")
         assert await client.receive() == b"direct"
         assert await client.receive() == b"by command"
-    await node.call(gate, "let_in", fd)  # only a connection that is let in sees the close
+        await node.call(gate, "let_in", fd)  # only a connection let in reads the close
     await wait_for(node, gate, "disconnect")
     assert not connections(node).write(fd, b"too late")
     assert not await node.call(gate, "write", fd, b"too late")
