@@ -48,15 +48,20 @@ async def serve_tcp(
     return listeners[0].port, scope
 
 
-async def close_gracefully(stream: trio.SocketStream, timeout: float = CLOSE_TIMEOUT) -> None:
+async def close_gracefully(stream: trio.abc.Stream, timeout: float = CLOSE_TIMEOUT) -> None:
     """Close after the peer has had the chance to read everything we sent.
 
     Closing a socket that still has unread input makes the kernel send a reset, which can
     destroy our last bytes (a status line, an error reply) before the peer reads them. So
     send FIN first and read until the peer closes too, for at most ``timeout`` seconds.
+    TLS has no half-close: its close_notify goes first, then the same on the socket.
     """
     with trio.move_on_after(timeout):
         try:
+            if isinstance(stream, trio.SSLStream):
+                await stream.unwrap()
+                stream = stream.transport_stream
+            assert isinstance(stream, trio.abc.HalfCloseableStream)
             await stream.send_eof()
             while await stream.receive_some(DRAIN_SIZE):
                 pass

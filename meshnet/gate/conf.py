@@ -15,14 +15,27 @@ Keys (all optional, but at least one of ``port`` and ``ws_port``):
                 closed (default None: never)
 ``max_unsent``  bytes a connection may have waiting to be sent before it is closed
                 (default 16 MiB; warnings start at 1 MiB)
+``max_per_address``  connections at once from one client address (default None: no
+                limit); the next one is closed at once (WebSocket: HTTP 429)
+``per_address_exempt``  addresses or networks (``"127.0.0.1"``, ``"10.0.0.0/8"``) the
+                per-address limit does not apply to
+``trusted_proxies``  addresses or networks of proxies in front of the gate: a connection
+                from one must start with a PROXY header (v1 or v2) on the TCP port, and
+                carry ``X-Forwarded-For`` on the WebSocket port; the client address it
+                gives is the one every per-address limit and the hooks see. A PROXY
+                header from anyone else closes the connection.
+``tls_cert``, ``tls_key``  PEM files of a certificate (chain) and its private key: both
+                listeners speak TLS (``wss://`` on the WebSocket port)
 """
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
+from meshnet.admission import Network, networks
 from meshnet.errors import MeshnetError
 from meshnet.gate.framing import MAX_PAYLOAD
 
@@ -47,6 +60,15 @@ class GateConf:
     max_packet: int = MAX_PAYLOAD
     heartbeat: float | None = None
     max_unsent: int = 16 << 20
+    max_per_address: int | None = None
+    per_address_exempt: tuple[str, ...] = ()
+    trusted_proxies: tuple[str, ...] = ()
+    tls_cert: str | None = None
+    tls_key: str | None = None
+
+    @property
+    def proxies(self) -> tuple[Network, ...]:
+        return networks(self.trusted_proxies)
 
 
 def parse_conf(conf: Mapping[str, Any]) -> GateConf:
@@ -57,7 +79,12 @@ def parse_conf(conf: Mapping[str, Any]) -> GateConf:
     for key in conf:
         if key not in known:
             raise GateConfError(f"unknown gate conf key {key!r}; known keys: {sorted(known)}")
-    parsed = GateConf(**conf)
+    values = dict(conf)
+    for key in ("per_address_exempt", "trusted_proxies"):
+        if key in values:
+            _check(isinstance(values[key], list | tuple), key, "a list of addresses or networks")
+            values[key] = tuple(values[key])
+    parsed = GateConf(**values)
     _check(isinstance(parsed.address, str) and parsed.address, "address", "a host name or IP")
     for key in ("port", "ws_port"):
         value = getattr(parsed, key)
@@ -69,6 +96,15 @@ def parse_conf(conf: Mapping[str, Any]) -> GateConf:
     _check(_int_in(parsed.max_packet, 0, MAX_PAYLOAD), "max_packet", f"an int 0..{MAX_PAYLOAD}")
     _check(_positive_or_none(parsed.heartbeat), "heartbeat", "a number of seconds > 0, or None")
     _check(_int_in(parsed.max_unsent, WARN_UNSENT, None), "max_unsent", f"an int >= {WARN_UNSENT}")
+    limit = parsed.max_per_address
+    _check(limit is None or _int_in(limit, 1, None), "max_per_address", "an int >= 1, or None")
+    for key in ("per_address_exempt", "trusted_proxies"):
+        for text in getattr(parsed, key):
+            _check(_is_network(text), key, f"a list of addresses or networks; {text!r} is not")
+    tls = (parsed.tls_cert, parsed.tls_key)
+    for key, value in zip(("tls_cert", "tls_key"), tls, strict=True):
+        _check(value is None or (isinstance(value, str) and value), key, "a file name")
+    _check((tls[0] is None) == (tls[1] is None), "tls_key", "given with tls_cert (both or none)")
     return parsed
 
 
@@ -83,3 +119,26 @@ def _int_in(value: object, low: int, high: int | None) -> bool:
 
 def _positive_or_none(value: object) -> bool:
     return value is None or (type(value) in (int, float) and value > 0)
+
+
+def _is_network(text: object) -> bool:
+    try:
+        networks([text])  # type: ignore[list-item]
+    except (TypeError, ValueError):
+        return False
+    return isinstance(text, str)
+
+
+def tls_context(conf: GateConf) -> ssl.SSLContext | None:
+    """The server TLS context of ``conf``'s certificate and key (None without them)."""
+    if conf.tls_cert is None or conf.tls_key is None:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    try:
+        context.load_cert_chain(conf.tls_cert, conf.tls_key)
+    except (OSError, ssl.SSLError) as exc:
+        raise GateConfError(
+            f"gate conf 'tls_cert'/'tls_key': cannot load {conf.tls_cert!r} and "
+            f"{conf.tls_key!r}: {exc}"
+        ) from None
+    return context

@@ -50,11 +50,12 @@ from typing import Any
 
 import trio
 
+from meshnet.admission import ConnectionLimits, networks
 from meshnet.errors import CallError, MeshnetError
-from meshnet.gate.conf import GateConf, parse_conf
+from meshnet.gate.conf import GateConf, parse_conf, tls_context
 from meshnet.gate.connection import Connection
 from meshnet.gate.connections import ConnectionRegistry, connections
-from meshnet.gate.transport import TransportError, open_transport, refuse
+from meshnet.gate.transport import TransportError, TransportSettings, open_transport, refuse
 from meshnet.listen import open_listeners
 from meshnet.message import CLIENT
 from meshnet.net import peer_name
@@ -76,7 +77,8 @@ class GateServer(Service):
         """The conf of the last ``open`` (None before)."""
         self._ports: dict[str, int] = {}
         self._listeners: list[trio.CancelScope] = []
-        self._clients = 0
+        self._limits: ConnectionLimits | None = None
+        self._settings = TransportSettings(max_packet=0)
         self._warnings_in: trio.MemorySendChannel[tuple[int, int]] | None = None
 
     async def init(self, conf: Mapping[str, Any] | None = None) -> None:
@@ -93,6 +95,12 @@ class GateServer(Service):
         if self._listeners:
             raise GateError("the gate is already open; close it first")
         parsed = parse_conf(conf)
+        self._settings = TransportSettings(parsed.max_packet, parsed.proxies, tls_context(parsed))
+        if self._limits is None:  # a reopened gate keeps counting the connections still open
+            self._limits = ConnectionLimits()
+        self._limits.maxclient = parsed.maxclient
+        self._limits.max_per_address = parsed.max_per_address
+        self._limits.exempt = networks(parsed.per_address_exempt)
         self.conf = parsed
         self._start_warnings()
         try:
@@ -225,43 +233,56 @@ class GateServer(Service):
     async def _serve(self, stream: trio.SocketStream, kind: str, fd: int) -> None:
         """One accepted socket, from the maxclient check to the last hook."""
         conf = self.conf
-        assert conf is not None
-        peer = peer_name(stream)
-        if self._clients >= conf.maxclient:
+        assert conf is not None and self._limits is not None
+        if not self._limits.take_slot():
+            peer = peer_name(stream)
             logger.warning("refused %s (%s): maxclient %d reached", peer, kind, conf.maxclient)
             try:
-                await refuse(kind, stream)
+                await refuse(kind, stream, self._settings.tls is not None)
             except Exception as exc:  # the client went away first: nothing to do
                 logger.info("refusing %s: %r", peer, exc)
             return
-        self._clients += 1
         try:
-            connection = await self._converse(stream, kind, fd, peer, conf)
+            connection = await self._converse(stream, kind, fd, conf)
         finally:
-            self._clients -= 1
+            self._limits.free_slot()
         if connection is not None:  # its socket is closed: the connection's last hooks
             if connection.error is not None:
                 await self._hook(self.error, connection.fd, connection.error)
             await self._hook(self.disconnect, connection.fd)
 
     async def _converse(
-        self, stream: trio.SocketStream, kind: str, fd: int, peer: str, conf: GateConf
+        self, stream: trio.SocketStream, kind: str, fd: int, conf: GateConf
     ) -> Connection | None:
         """Run a connection until its socket is closed; None if it never got going.
 
         A failure of the gate's own (a bug) still ends a connection that got going with
         ``error`` and ``disconnect``, so whatever its hooks set up is torn down."""
+        assert self._limits is not None
+        peer = peer_name(stream)
         connection = None
         try:
             if not conf.nodelay:
                 stream.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, False)
-            async with trio.open_nursery() as nursery:  # its write loop
-                try:
-                    transport = await open_transport(kind, stream, conf.max_packet)
-                except TransportError as exc:
-                    logger.info("connection from %s failed: %s", peer, exc)
-                    await trio.aclose_forcefully(stream)
-                else:
+            try:
+                opening = await open_transport(kind, stream, self._settings)
+            except TransportError as exc:
+                logger.info("connection from %s failed: %s", peer, exc)
+                await trio.aclose_forcefully(stream)
+                return None
+            peer = opening.peer
+            if not self._limits.take_address(opening.host):
+                logger.warning(
+                    "refused %s (%s): max_per_address %d reached",
+                    peer,
+                    kind,
+                    conf.max_per_address,
+                )
+                await opening.refuse(429, "too many connections from your address")
+                return None
+            try:
+                transport = await opening.accept()
+                async with trio.open_nursery() as nursery:  # its write loop
                     connection = Connection(
                         fd,
                         self.address,
@@ -272,7 +293,12 @@ class GateServer(Service):
                         notify=self._notify_warning,
                     )
                     await self._run(connection, conf.heartbeat)
-                nursery.cancel_scope.cancel()
+                    nursery.cancel_scope.cancel()
+            finally:
+                self._limits.free_address(opening.host)
+        except TransportError as exc:
+            logger.info("connection from %s failed: %s", peer, exc)
+            await trio.aclose_forcefully(stream)
         except Exception as exc:
             logger.exception("connection from %s failed", peer)
             await trio.aclose_forcefully(stream)

@@ -34,6 +34,7 @@ from collections.abc import Iterable
 
 import trio
 
+from meshnet.admission import Network, client_ip, is_in
 from meshnet.errors import MeshnetError
 
 V1_PREFIX = b"PROXY "
@@ -44,35 +45,9 @@ V2_HEADER = struct.Struct("!12sBBH")
 V2_ADDRESSES = {0x1: struct.Struct("!4s4sHH"), 0x2: struct.Struct("!16s16sHH")}
 """Address block by family: IPv4, IPv6."""
 
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
-Address = ipaddress.IPv4Address | ipaddress.IPv6Address
-
 
 class ProxyHeaderError(MeshnetError):
     """What a trusted proxy sent is not a PROXY header (or an untrusted client sent one)."""
-
-
-def networks(texts: Iterable[str]) -> tuple[Network, ...]:
-    """Parse addresses and networks (``10.0.0.5``, ``10.0.0.0/8``, ``::1``); ValueError
-    names the first that is neither."""
-    return tuple(ipaddress.ip_network(text, strict=False) for text in texts)
-
-
-def client_ip(host: str) -> Address | None:
-    """The address a socket reports, IPv4-mapped IPv6 as plain IPv4; None if not an IP."""
-    try:
-        address = ipaddress.ip_address(host.partition("%")[0])
-    except ValueError:
-        return None
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        return address.ipv4_mapped
-    return address
-
-
-def is_in(host: str, among: Iterable[Network]) -> bool:
-    """True if ``host`` is an IP address inside one of the networks ``among``."""
-    address = client_ip(host)
-    return address is not None and any(address in network for network in among)
 
 
 def looks_like_header(data: bytes) -> bool:

@@ -10,12 +10,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 from proxy_headers import V1_UNKNOWN, V2_LOCAL, v1, v2
 
+from meshnet.admission import networks
 from meshnet.gate.proxy import (
     ProxyHeaderError,
     forwarded_client,
     looks_like_header,
     missing_bytes,
-    networks,
     parse_header,
     read_header,
 )
