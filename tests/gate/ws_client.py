@@ -46,6 +46,10 @@ class RawWs:
         self.stream = stream
         self.ws = WSConnection(ConnectionType.CLIENT)
 
+    @staticmethod
+    def upgrade_request() -> bytes:
+        return WSConnection(ConnectionType.CLIENT).send(Request(host=HOST, target="/"))
+
     @classmethod
     async def connect(cls, port: int) -> RawWs:
         client = cls(await trio.open_tcp_stream(HOST, port))
