@@ -33,11 +33,15 @@ class Refused(MeshnetError):
 class DemoLogin(LoginServer):
     """The login server (``.login``) over the accounts; the token server ``signup`` signs up."""
 
-    async def init(self, host: str, port: int, servername: str) -> None:
+    async def init(self, host: str, port: int, servername: str, limits: dict[str, Any]) -> None:
+        """``limits``: ``handshake_timeout``, ``maxclient``, ``max_per_address`` and
+        ``per_address_exempt`` (see ``LoginServer.init``)."""
         self.servername = servername.encode()
         self.online: dict[str, Any] = {}
         """User -> subid of their login on the msgserver."""
-        await super().init(host, port)
+        limits = dict(limits)
+        timeout = limits.pop("handshake_timeout", 10.0)
+        await super().init(host, port, handshake_timeout=timeout, **limits)
         self.register(LOGIN)
 
     async def auth_handler(self, token: bytes) -> tuple[bytes, str]:

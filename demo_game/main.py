@@ -34,7 +34,7 @@ class Main(Service):
         hub = await self.call(await self.newservice(Hub, conf.hub), "ports")
         msgserver = await self.newservice(DemoMsgServer, conf.msgserver)
         login = await self.newservice(
-            DemoLogin, conf.login_address, conf.login_port, conf.servername
+            DemoLogin, conf.login_address, conf.login_port, conf.servername, conf.login_limits
         )
         web = await self.newservice(WebServer, conf.web_address, conf.web_port, hub.get("ws_port"))
         self.listening = {

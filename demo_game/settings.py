@@ -12,7 +12,9 @@ Sections, every key optional (``DEFAULTS`` has the values used for what is left 
 
 ``hub``        the gate's conf (``meshnet.gate.conf`` keys): TCP ``port``, WebSocket ``ws_port``,
                ``heartbeat`` (seconds a connection may stay silent before it is closed)
-``login``      the login server: ``address``, ``port``
+``login``      the login server: ``address``, ``port``, ``maxclient`` (connections at once),
+               ``handshake_timeout`` (seconds a client has for its part of the handshake),
+               ``max_per_address`` and ``per_address_exempt`` (as in the gate conf)
 ``msgserver``  the msgserver's gate conf plus ``servername``, the game server's name
 ``web``        the HTTP server of the browser page: ``address``, ``port``
 ``accounts``   the SQLite file ``path`` (relative to the working directory) and the scrypt
@@ -34,8 +36,13 @@ from pathlib import Path
 from typing import Any
 
 from demo_game.accounts import ScryptCost
+from meshnet.admission import networks
 from meshnet.errors import MeshnetError
 from meshnet.gate.conf import GateConfError, parse_conf
+
+PER_ADDRESS = {"max_per_address": 32, "per_address_exempt": ["127.0.0.0/8", "::1"]}
+"""One client address holds at most 32 connections of each server, except loopback (the
+robots, and the demo's own client)."""
 
 DEFAULTS: dict[str, dict[str, Any]] = {
     "hub": {
@@ -44,9 +51,16 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "ws_port": 5679,
         "maxclient": 10000,
         "heartbeat": 120.0,
+        **PER_ADDRESS,
     },
-    "login": {"address": "127.0.0.1", "port": 8001},
-    "msgserver": {"address": "127.0.0.1", "port": 8888, "servername": "demo"},
+    "login": {
+        "address": "127.0.0.1",
+        "port": 8001,
+        "maxclient": 1024,
+        "handshake_timeout": 10.0,
+        **PER_ADDRESS,
+    },
+    "msgserver": {"address": "127.0.0.1", "port": 8888, "servername": "demo", **PER_ADDRESS},
     "web": {"address": "127.0.0.1", "port": 8080},
     "accounts": {
         "path": "var/demo_accounts.sqlite3",
@@ -58,7 +72,14 @@ DEFAULTS: dict[str, dict[str, Any]] = {
 }
 
 _CHECKED: dict[str, dict[str, tuple[type, ...]]] = {
-    "login": {"address": (str,), "port": (int,)},
+    "login": {
+        "address": (str,),
+        "port": (int,),
+        "maxclient": (int,),
+        "handshake_timeout": (int, float),
+        "max_per_address": (int,),
+        "per_address_exempt": (list,),
+    },
     "web": {"address": (str,), "port": (int,)},
     "accounts": {"path": (str,), "scrypt_n": (int,), "scrypt_r": (int,), "scrypt_p": (int,)},
     "agent": {"reconnect_window": (int, float)},
@@ -84,6 +105,8 @@ class Settings:
     hub: dict[str, Any]
     login_address: str
     login_port: int
+    login_limits: dict[str, Any]
+    """The login server's ``maxclient``, ``handshake_timeout`` and per-address limit."""
     msgserver: dict[str, Any]
     web_address: str
     web_port: int
@@ -118,6 +141,7 @@ def parse_settings(*groups: Mapping[str, Any]) -> Settings:
         hub=merged["hub"],
         login_address=login["address"],
         login_port=login["port"],
+        login_limits={key: login[key] for key in login if key not in ("address", "port")},
         msgserver=merged["msgserver"],
         web_address=web["address"],
         web_port=web["port"],
@@ -146,6 +170,14 @@ def _check_values(merged: dict[str, dict[str, Any]]) -> None:
     for section in ("login", "web"):
         _require(merged[section]["address"] != "", f"{section}.address", "a host name or IP")
         _require(0 <= merged[section]["port"] <= 65535, f"{section}.port", "a port 0..65535")
+    login = merged["login"]
+    _require(login["maxclient"] >= 1, "login.maxclient", "1 or more")
+    _require(0 < login["handshake_timeout"] < math.inf, "login.handshake_timeout", "> 0 seconds")
+    _require(login["max_per_address"] >= 1, "login.max_per_address", "1 or more")
+    try:
+        networks(login["per_address_exempt"])
+    except (TypeError, ValueError):
+        _require(False, "login.per_address_exempt", "a list of addresses or networks")
     accounts = merged["accounts"]
     _require(accounts["path"] != "", "accounts.path", "a file name")
     cost = ScryptCost(accounts["scrypt_n"], accounts["scrypt_r"], accounts["scrypt_p"])

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import errno
 import logging
+import resource
 import socket
 from collections.abc import Callable
 
@@ -111,6 +112,51 @@ async def open_listeners(host: str, port: int, backlog: int | None = None) -> li
     except OSError as exc:
         raise ListenError(f"{_who()} cannot listen on {host}:{port}: {exc}") from exc
     return [Listener(socket.socket(fileno=listener.socket.detach())) for listener in listeners]
+
+
+FD_RESERVE = 64
+"""File descriptors a node needs besides its connections: stdio, logs, databases, trio's
+own wake-up pipes and epoll."""
+_budgets: list[int] = []
+"""File descriptors the open listeners of this process may hold at once, one entry each."""
+
+
+async def hold_fd_budget(count: int) -> None:
+    """Count ``count`` file descriptors (a listener's cap plus its listening sockets) in
+    this process's budget until cancelled (when the listener stops)."""
+    _budgets.append(count)
+    try:
+        await trio.sleep_forever()
+    finally:
+        _budgets.remove(count)
+
+
+def warn_if_fd_limit_low() -> None:
+    """Raise the soft file-descriptor limit toward what the open listeners may need (their
+    caps, plus ``FD_RESERVE``), as far as the hard limit allows; warn if it stays below."""
+    needed = sum(_budgets) + FD_RESERVE
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY or soft >= needed:
+        return
+    target = needed if hard == resource.RLIM_INFINITY else min(needed, hard)
+    if target > soft:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            logger.info("raised the file descriptor limit from %d to %d", soft, target)
+            soft = target
+        except (ValueError, OSError) as exc:
+            logger.info("could not raise the file descriptor limit: %s", exc)
+    if soft < needed:
+        logger.warning(
+            "the file descriptor limit is %d, below the %d the listeners may need "
+            "(their connection caps add up to %d, plus %d for the rest): connections past "
+            "the limit will fail to be accepted; raise it (ulimit -n %d) or lower maxclient",
+            soft,
+            needed,
+            sum(_budgets),
+            FD_RESERVE,
+            needed,
+        )
 
 
 class ListenError(MeshnetError):

@@ -8,13 +8,15 @@ it never crashes the service or disturbs the other connections.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from functools import partial
 from typing import TYPE_CHECKING
 
 import trio
 
-from meshnet.listen import Listener, open_listeners
+from meshnet.admission import ConnectionLimits, client_ip
+from meshnet.listen import Listener, hold_fd_budget, open_listeners
 
 if TYPE_CHECKING:
     from meshnet.service import Service
@@ -35,15 +37,20 @@ async def serve_tcp(
     port: int,
     *,
     backlog: int | None = None,
+    limits: ConnectionLimits | None = None,
 ) -> tuple[int, trio.CancelScope]:
     """Listen on ``host:port`` (port 0 picks a free one) and serve each connection with
     ``handler`` in a task of ``service``.
 
+    ``limits`` (default: ``maxclient`` 1024, no per-address limit) caps the connections
+    served at once; one over a limit is closed at once, and logged.
+
     Returns the bound port and a scope that, when cancelled, stops listening and closes the
     connections it accepted (their handlers run inside it).
     """
+    limits = ConnectionLimits() if limits is None else limits
     listeners = await open_listeners(host, port, backlog)
-    scope = service.fork(_serve_all, listeners, _guarded(handler))
+    scope = service.fork(_serve_all, listeners, _guarded(handler, limits), limits.maxclient)
     logger.info("listening on %s:%d", host, listeners[0].port)
     return listeners[0].port, scope
 
@@ -79,16 +86,19 @@ def peer_name(stream: trio.SocketStream) -> str:
     return f"{host}:{port}"
 
 
-async def _serve_all(listeners: list[Listener], handler: ConnectionHandler) -> None:
+async def _serve_all(listeners: list[Listener], handler: ConnectionHandler, cap: int) -> None:
     async with trio.open_nursery() as nursery:
+        nursery.start_soon(hold_fd_budget, cap + len(listeners))
         for listener in listeners:
             nursery.start_soon(listener.serve, partial(nursery.start_soon, handler))
 
 
-def _guarded(handler: ConnectionHandler) -> ConnectionHandler:
+def _guarded(handler: ConnectionHandler, limits: ConnectionLimits) -> ConnectionHandler:
     async def serve(stream: trio.SocketStream) -> None:
         try:
-            await handler(stream)
+            async with _admitted(stream, limits) as admitted:
+                if admitted:
+                    await handler(stream)
         except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
             logger.info("connection %s lost: %s", peer_name(stream), exc)
         except Exception:
@@ -97,3 +107,36 @@ def _guarded(handler: ConnectionHandler) -> ConnectionHandler:
             await trio.aclose_forcefully(stream)
 
     return serve
+
+
+@asynccontextmanager
+async def _admitted(stream: trio.SocketStream, limits: ConnectionLimits) -> AsyncIterator[bool]:
+    """Take a slot and the client's address for the block; False if a limit is reached."""
+    host = client_host(stream)
+    if not limits.take_slot():
+        logger.warning("refused %s: maxclient %d reached", peer_name(stream), limits.maxclient)
+        yield False
+        return
+    try:
+        if not limits.take_address(host):
+            logger.warning(
+                "refused %s: max_per_address %s reached", peer_name(stream), limits.max_per_address
+            )
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            limits.free_address(host)
+    finally:
+        limits.free_slot()
+
+
+def client_host(stream: trio.SocketStream) -> str:
+    """The client's IP address, as the per-address limits count it."""
+    try:
+        host = stream.socket.getpeername()[0]
+    except OSError:
+        return "?"
+    address = client_ip(host)
+    return host if address is None else str(address)

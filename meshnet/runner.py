@@ -21,6 +21,7 @@ import trio
 
 from meshnet.config import NodeConfig
 from meshnet.errors import ServiceStartError
+from meshnet.listen import warn_if_fd_limit_low
 from meshnet.loader import load_service_class
 from meshnet.log import configure
 from meshnet.node import open_node
@@ -143,6 +144,7 @@ async def _serve(
                 await node.newservice(start_class, *config.start_args)
             except ServiceStartError as exc:
                 return exc
+            warn_if_fd_limit_low()
             _notify_ready()
             signum = await stop.wait()
             logger.info("received %s: stopping", signal.Signals(signum).name)

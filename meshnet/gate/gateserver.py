@@ -56,7 +56,7 @@ from meshnet.gate.conf import GateConf, parse_conf, tls_context
 from meshnet.gate.connection import Connection
 from meshnet.gate.connections import ConnectionRegistry, connections
 from meshnet.gate.transport import TransportError, TransportSettings, open_transport, refuse
-from meshnet.listen import open_listeners
+from meshnet.listen import hold_fd_budget, open_listeners
 from meshnet.message import CLIENT
 from meshnet.net import peer_name
 from meshnet.service import Service, command
@@ -108,6 +108,8 @@ class GateServer(Service):
                 port = getattr(parsed, key)
                 if port is not None:
                     self._ports[key] = await self._listen(parsed, port, kind)
+            sockets = len(self._listeners)
+            self._listeners.append(self.fork(hold_fd_budget, parsed.maxclient + sockets))
         except BaseException:
             self._stop_listening()
             raise

@@ -16,10 +16,11 @@ without a status line.
 from __future__ import annotations
 
 import logging
-from collections.abc import Hashable
+from collections.abc import Hashable, Sequence
 
 import trio
 
+from meshnet.admission import DEFAULT_MAXCLIENT, ConnectionLimits
 from meshnet.login import handshake
 from meshnet.login.crypt import randomkey
 from meshnet.login.lines import LineStream, PeerClosed
@@ -54,17 +55,24 @@ class LoginServer(Service):
         port: int = 8001,
         multilogin: bool = False,
         handshake_timeout: float = 10.0,
+        *,
+        maxclient: int = DEFAULT_MAXCLIENT,
+        max_per_address: int | None = None,
+        per_address_exempt: Sequence[str] = (),
     ) -> None:
         """Listen on ``host:port`` (0 picks a free port).
 
         With ``multilogin`` off, a uid is refused (406) while another login of the same uid
         is in ``login_handler``. ``handshake_timeout`` bounds the client's part of the
-        handshake, not the handlers (they have their own call timeouts).
+        handshake, not the handlers (they have their own call timeouts). At most
+        ``maxclient`` connections are served at once, and ``max_per_address`` from one
+        address (not counting ``per_address_exempt`` networks); the next is closed at once.
         """
         self.multilogin = multilogin
         self.handshake_timeout = handshake_timeout
         self._logging_in: set[Hashable] = set()
-        self._port, _ = await serve_tcp(self, self._serve, host, port)
+        limits = ConnectionLimits(maxclient, max_per_address, per_address_exempt)
+        self._port, _ = await serve_tcp(self, self._serve, host, port, limits=limits)
 
     # --- what subclasses write ------------------------------------------------------
 

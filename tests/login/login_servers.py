@@ -23,13 +23,15 @@ class Checking(LoginServer):
     """Accepts password ``password``; user ``forbidden`` fails in login_handler; user
     ``held`` waits in login_handler until the ``release`` command. Subids count up."""
 
-    async def init(self, multilogin: bool = False, handshake_timeout: float = 10.0) -> None:
+    async def init(
+        self, multilogin: bool = False, handshake_timeout: float = 10.0, limits: dict | None = None
+    ) -> None:
         self.subids = 0
         self.secrets: dict[bytes, bytes] = {}
         self.holding = 0
         self.held_changed = trio.Event()
         self.release_held = trio.Event()
-        await super().init(HOST, 0, multilogin, handshake_timeout)
+        await super().init(HOST, 0, multilogin, handshake_timeout, **(limits or {}))
 
     async def auth_handler(self, token: bytes) -> tuple[bytes, bytes]:
         fields = parse_token(token)

@@ -380,3 +380,30 @@ async def test_status_line_is_followed_by_a_clean_close_even_if_the_client_sends
         await trio.sleep(0.05)
         with trio.fail_after(5):
             assert await client.stream.receive_some(100) == b""
+
+
+@pytest.mark.parametrize(
+    "limits",
+    [{"maxclient": 2}, {"max_per_address": 2}],
+    ids=["maxclient", "max_per_address"],
+)
+async def test_idle_connections_past_the_cap_are_closed_at_once_and_others_log_in(node, limits):
+    port = await start(node, False, 10.0, limits)
+    async with await RawClient.connect(port) as first, await RawClient.connect(port) as second:
+        await first.receive_line()
+        await second.receive_line()  # both hold their slot, saying nothing more
+        async with await RawClient.connect(port) as third:
+            with trio.fail_after(3):
+                assert await third.rest() == b""
+    with trio.fail_after(3):
+        assert (await good_login(port)).subid == b"1"
+
+
+async def test_exempt_addresses_are_not_capped_per_address(node):
+    port = await start(
+        node, False, 10.0, {"max_per_address": 1, "per_address_exempt": ["127.0.0.1"]}
+    )
+    async with await RawClient.connect(port) as first:
+        await first.receive_line()
+        with trio.fail_after(3):
+            assert (await good_login(port)).subid == b"1"
