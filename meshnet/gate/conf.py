@@ -15,6 +15,9 @@ Keys (all optional, but at least one of ``port`` and ``ws_port``):
                 closed (default None: never)
 ``max_unsent``  bytes a connection may have waiting to be sent before it is closed
                 (default 16 MiB; warnings start at 1 MiB)
+``node_max_unsent``  bytes all the gate connections of the node together may have
+                waiting to be sent (default 256 MiB, node-wide: the last gate opened with
+                it sets it); past it the connection with the most waiting is closed
 ``max_per_address``  connections at once from one client address (default None: no
                 limit); the next one is closed at once (WebSocket: HTTP 429)
 ``per_address_exempt``  addresses or networks (``"127.0.0.1"``, ``"10.0.0.0/8"``) the
@@ -40,6 +43,8 @@ from meshnet.errors import MeshnetError
 from meshnet.gate.framing import MAX_PAYLOAD
 
 WARN_UNSENT = 1 << 20
+NODE_MAX_UNSENT = 256 << 20
+"""Default cap on the unsent bytes of all the gate connections of a node together."""
 """Unsent bytes at which a connection's first ``warning`` fires (then at twice that, ...)."""
 
 
@@ -60,6 +65,7 @@ class GateConf:
     max_packet: int = MAX_PAYLOAD
     heartbeat: float | None = None
     max_unsent: int = 16 << 20
+    node_max_unsent: int | None = None
     max_per_address: int | None = None
     per_address_exempt: tuple[str, ...] = ()
     trusted_proxies: tuple[str, ...] = ()
@@ -96,6 +102,12 @@ def parse_conf(conf: Mapping[str, Any]) -> GateConf:
     _check(_int_in(parsed.max_packet, 0, MAX_PAYLOAD), "max_packet", f"an int 0..{MAX_PAYLOAD}")
     _check(_positive_or_none(parsed.heartbeat), "heartbeat", "a number of seconds > 0, or None")
     _check(_int_in(parsed.max_unsent, WARN_UNSENT, None), "max_unsent", f"an int >= {WARN_UNSENT}")
+    node_limit = parsed.node_max_unsent
+    _check(
+        node_limit is None or _int_in(node_limit, parsed.max_unsent, None),
+        "node_max_unsent",
+        "an int >= max_unsent, or None",
+    )
     limit = parsed.max_per_address
     _check(limit is None or _int_in(limit, 1, None), "max_per_address", "an int >= 1, or None")
     for key in ("per_address_exempt", "trusted_proxies"):

@@ -17,7 +17,7 @@ from functools import partial
 import trio
 from trio.lowlevel import ParkingLot
 
-from meshnet.gate.conf import WARN_UNSENT
+from meshnet.gate.conf import NODE_MAX_UNSENT, WARN_UNSENT
 from meshnet.gate.transport import CLOSE_TIMEOUT, Transport, TransportError
 
 Deliver = Callable[["Connection", list[bytes]], Awaitable[None]]
@@ -53,6 +53,7 @@ class Connection:
         "_flushed",
         "_read_scope",
         "_write_scope",
+        "_node",
     )
 
     def __init__(
@@ -65,6 +66,7 @@ class Connection:
         *,
         max_unsent: int,
         notify: Notify,
+        node: UnsentTotal | None = None,
     ) -> None:
         """``nursery`` is the gate's, for the write loop if one is needed; the loop runs in
         the context of the task that makes the connection."""
@@ -97,6 +99,8 @@ class Connection:
         self._flushed = trio.Event()
         self._read_scope = trio.CancelScope()
         self._write_scope = trio.CancelScope()
+        self._node = UnsentTotal() if node is None else node
+        """The unsent bytes of every connection of the node, this one's included."""
 
     def __repr__(self) -> str:
         return f"<Connection {self.fd} {self.transport.kind} {self.peer}>"
@@ -130,6 +134,8 @@ class Connection:
         self._buffered += len(chunk)
         if self._buffered + self._in_flight > self._check_at:
             self._over_threshold()
+        if self._node.grow(len(chunk)):
+            self._node.shed()
         return True
 
     def close(self, error: str | None = None, *, abort: bool = False) -> None:
@@ -180,6 +186,7 @@ class Connection:
     async def aclose(self) -> None:
         """Close the transport: gracefully after ``serve`` ended normally, else at once."""
         self._closing = True
+        self._drop_buffer()
         await self.transport.aclose(self._served and not self._aborted, self.error)
 
     # --- helpers --------------------------------------------------------------------
@@ -208,6 +215,7 @@ class Connection:
                     chunks, self._buffer = self._buffer, []
                     self._in_flight, self._buffered = self._buffered, 0
                     await self.transport.send(chunks)
+                    self._node.shrink(self._in_flight)
                     self._in_flight = 0
                     if not self._buffered and self._warn_at > WARN_UNSENT:
                         self._warn_at = self._check_at = WARN_UNSENT
@@ -215,6 +223,8 @@ class Connection:
         except TransportError as exc:
             self.close(str(exc), abort=True)
         finally:
+            self._node.shrink(self._in_flight)  # a send cut short: those bytes are dropped
+            self._in_flight = 0
             self._flushed.set()
 
     def _wake_writer(self) -> None:
@@ -242,6 +252,43 @@ class Connection:
 
     def _abort(self) -> None:
         self._aborted = True
+        self._drop_buffer()
+        self._write_scope.cancel()
+
+    def _drop_buffer(self) -> None:
+        self._node.shrink(self._buffered)
         self._buffer.clear()
         self._buffered = 0
-        self._write_scope.cancel()
+
+
+class UnsentTotal:
+    """The unsent bytes of every connection of a node, and the cap on them: past it, the
+    connection with the most waiting is closed (the client that reads least), so a few
+    clients that stop reading cannot make the node buffer up to ``max_unsent`` each."""
+
+    def __init__(self, limit: int = NODE_MAX_UNSENT) -> None:
+        self.limit = limit
+        self.total = 0
+        self.connections: dict[int, Connection] = {}
+        """The connections counted, by fd (the registry's)."""
+
+    def grow(self, count: int) -> bool:
+        """Count ``count`` more bytes; True if the node is now over its limit."""
+        self.total += count
+        return self.total > self.limit
+
+    def shrink(self, count: int) -> None:
+        self.total -= count
+
+    def shed(self) -> None:
+        """Close connections with the most unsent bytes until the total is under the limit."""
+        while self.total > self.limit:
+            waiting = [c for c in self.connections.values() if c.unsent and not c._aborted]
+            if not waiting:
+                return
+            worst = max(waiting, key=lambda connection: connection.unsent)
+            worst.close(
+                f"the node has more than {self.limit} bytes waiting to be sent to its "
+                f"clients, and this one had the most ({worst.unsent}): it does not read",
+                abort=True,
+            )

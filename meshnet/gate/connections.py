@@ -17,6 +17,8 @@ import weakref
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
+from meshnet.gate.connection import UnsentTotal
+
 if TYPE_CHECKING:
     from meshnet.gate.connection import Connection
     from meshnet.node import Node
@@ -34,7 +36,9 @@ class ConnectionRegistry:
     """Every open client connection of one node, by fd and by gate."""
 
     def __init__(self) -> None:
-        self._by_fd: dict[int, Connection] = {}
+        self.unsent = UnsentTotal()
+        """The unsent bytes of all the node's connections, and the cap on them."""
+        self._by_fd: dict[int, Connection] = self.unsent.connections
         self._by_gate: dict[int, dict[int, Connection]] = {}
         self._last_fd = 0
 

@@ -101,6 +101,8 @@ class GateServer(Service):
         self._limits.maxclient = parsed.maxclient
         self._limits.max_per_address = parsed.max_per_address
         self._limits.exempt = networks(parsed.per_address_exempt)
+        if parsed.node_max_unsent is not None:
+            self.connections.unsent.limit = parsed.node_max_unsent
         self.conf = parsed
         self._start_warnings()
         try:
@@ -293,6 +295,7 @@ class GateServer(Service):
                         nursery,
                         max_unsent=conf.max_unsent,
                         notify=self._notify_warning,
+                        node=self.connections.unsent,
                     )
                     await self._run(connection, conf.heartbeat)
                     nursery.cancel_scope.cancel()
