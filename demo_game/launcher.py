@@ -14,6 +14,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -69,7 +70,8 @@ def python_command() -> str:
 class NodeProcess(subprocess.Popen[bytes]):
     """A node in a child process, with the pipe on which it says it is ready."""
 
-    ready_fd: int
+    ready_fd: int | None
+    """The pipe's read end, until ``wait_listening`` has read it."""
 
 
 def start_node(config_path: Path) -> NodeProcess:
@@ -90,24 +92,32 @@ def start_node(config_path: Path) -> NodeProcess:
     return node
 
 
-def wait_listening(node: NodeProcess, host: str, port: int) -> None:
-    """Wait until the node says its start service is up (so every port it listens on is
-    its own, not another process's), then check that ``host:port`` accepts connections.
+def wait_listening(node: subprocess.Popen[bytes], host: str, port: int) -> None:
+    """Wait until ``host:port`` accepts connections; LaunchError if the node exits first.
 
-    LaunchError if the node exits first (a port already taken makes it exit with an
-    error), takes longer than ``START_TIMEOUT``, or does not listen on ``host:port``."""
-    readable, _, _ = select.select([node.ready_fd], [], [], START_TIMEOUT)
-    said = os.read(node.ready_fd, 64) if readable else None
-    os.close(node.ready_fd)
-    if said is None:
-        raise LaunchError(f"the node did not start within {START_TIMEOUT:g}s")
-    if said != b"ready\n":
-        code = node.wait()
-        raise LaunchError(f"the node exited with code {code} before it was ready")
-    try:
-        socket.create_connection((host, port), timeout=1.0).close()
-    except OSError as exc:
-        raise LaunchError(f"the node is not listening on {host}:{port}: {exc}") from None
+    A node from ``start_node`` first says on its pipe that its start service is up, so
+    every port it listens on is its own, not another process's (a port already taken
+    makes it exit with an error instead)."""
+    ready_fd = getattr(node, "ready_fd", None)
+    if ready_fd is not None:
+        readable, _, _ = select.select([ready_fd], [], [], START_TIMEOUT)
+        said = os.read(ready_fd, 64) if readable else None
+        os.close(ready_fd)
+        node.ready_fd = None  # type: ignore[attr-defined]
+        if said is None:
+            raise LaunchError(f"the node did not start within {START_TIMEOUT:g}s")
+        if said != b"ready\n":
+            raise LaunchError(f"the node exited with code {node.wait()} before it was ready")
+    give_up = time.monotonic() + START_TIMEOUT
+    while node.poll() is None:
+        try:
+            socket.create_connection((host, port), timeout=1.0).close()
+            return
+        except OSError:
+            if time.monotonic() > give_up:
+                raise LaunchError(f"the node is not listening on {host}:{port}") from None
+            time.sleep(0.1)
+    raise LaunchError(f"the node exited with code {node.returncode} before it listened")
 
 
 def stop_node(node: subprocess.Popen[bytes]) -> int:

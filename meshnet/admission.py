@@ -43,6 +43,7 @@ class ConnectionLimits:
         return True
 
     def free_slot(self) -> None:
+        """A connection counted by ``take_slot`` ended."""
         self.open -= 1
 
     def take_address(self, host: str) -> bool:
@@ -56,6 +57,7 @@ class ConnectionLimits:
         return True
 
     def free_address(self, host: str) -> None:
+        """A connection counted by ``take_address(host)`` ended."""
         count = self._by_address.pop(host) - 1
         if count:
             self._by_address[host] = count

@@ -79,6 +79,7 @@ class RepeatLimit(logging.Filter):
         self._counts: dict[tuple[str, int, str], _Count] = {}
 
     def filter(self, record: logging.LogRecord) -> bool:
+        """True to show ``record`` (with the count held back before it, if any)."""
         if record.levelno <= logging.DEBUG:
             return True
         now = self._clock()

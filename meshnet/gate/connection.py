@@ -278,6 +278,7 @@ class UnsentTotal:
         return self.total > self.limit
 
     def shrink(self, count: int) -> None:
+        """``count`` bytes were sent, or dropped."""
         self.total -= count
 
     def shed(self) -> None:
