@@ -144,14 +144,21 @@ class Node:
             return await self._nursery.start(self._lifetime, cls, args)
         return await self._nursery.start(self._supervise, cls, args, restart)
 
-    async def uniqueservice(self, service: str | type[BaseService], *args: Any) -> Address:
+    async def uniqueservice(
+        self, service: str | type[BaseService], *args: Any, cluster: bool = False
+    ) -> Address:
         """Start the node's one instance of ``service``, or return it if it already runs.
 
         Concurrent callers all get the instance the first of them started; if that first
-        start is cancelled, the next caller in line starts it instead.
+        start is cancelled, the next caller in line starts it instead. With ``cluster``,
+        one instance in the whole cluster, on the node the cluster's discovery picks.
         """
         cls = load_service_class(service)
         key = service_key(cls)
+        if cluster:
+            if self.remote is None:
+                raise NoSuchService(key, "uniqueservice(cluster=True) needs a cluster")
+            return await self.remote.uniqueservice(key, args)
         while True:
             slot = self._uniques.get(key)
             if slot is None:
@@ -466,6 +473,10 @@ class Remote(Protocol):
         self, source: int, destination: int, session: int, result: outcome.Outcome[Any]
     ) -> None:
         """Send ``source``'s answer to the caller at ``destination`` on another node."""
+        ...
+
+    async def uniqueservice(self, key: str, args: tuple[Any, ...]) -> Address:
+        """The cluster's one instance of the service class ``key`` (``module:Class``)."""
         ...
 
 

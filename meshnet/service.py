@@ -144,10 +144,12 @@ class Service(BaseService):
         once its ``init(*args)`` returned; see ``Node.newservice``."""
         return await self._node.newservice(service, *args, restart=restart)
 
-    async def uniqueservice(self, service: str | type[BaseService], *args: Any) -> Address:
-        """The node's one instance of ``service``, started on first use; see
-        ``Node.uniqueservice``."""
-        return await self._node.uniqueservice(service, *args)
+    async def uniqueservice(
+        self, service: str | type[BaseService], *args: Any, cluster: bool = False
+    ) -> Address:
+        """The node's (with ``cluster``, the cluster's) one instance of ``service``,
+        started on first use; see ``Node.uniqueservice``."""
+        return await self._node.uniqueservice(service, *args, cluster=cluster)
 
     async def queryservice(self, service: str | type[BaseService]) -> Address:
         """Wait until the unique instance of ``service`` runs, and return its address."""

@@ -63,15 +63,16 @@ async def send(node: str, target: int | str, command: str, *args: Any) -> None:
     await ctx.send(_cluster(ctx).target(node, target), command, args)
 
 
-def register(name: str, address: int | None = None) -> None:
-    """Make ``address`` (default: the calling service) reachable as ``<this node>@name``."""
+async def register(name: str, address: int | None = None) -> None:
+    """Make ``address`` (default: the calling service) reachable as ``<this node>@name``
+    (``cluster.call(node, "@name")``), and as the cluster-wide ``name``."""
     ctx = _caller()
-    _cluster(ctx).register(name, ctx.address if address is None else address)
+    await _cluster(ctx).register(name, ctx.address if address is None else address)
 
 
-def unregister(name: str) -> None:
+async def unregister(name: str) -> None:
     """Drop a name given with ``register``."""
-    _cluster(_caller()).registered.pop(name, None)
+    await _cluster(_caller()).unregister(name)
 
 
 async def query(node: str, name: str) -> Address:

@@ -135,14 +135,21 @@ class Cluster:
             return target if node == self.node.name else f"{node}@{target}"
         raise NoSuchService(str(target), "a cluster target is an address, '@name' or '.name'")
 
-    def register(self, name: str, address: int) -> None:
-        """Make ``address`` reachable as ``<this node>@name`` (``cluster.register``)."""
+    async def register(self, name: str, address: int) -> None:
+        """Make ``address`` reachable as ``<this node>@name``, and as the cluster-wide
+        ``name`` where discovery holds names (``cluster.register``)."""
         if not name or not name.replace("_", "").replace("-", "").isalnum():
             raise ClusterNameError(
                 f"cluster names are letters, digits, '_' and '-' (no '@' or '.'), not {name!r}"
             )
         self.node.local(address)  # a live local service
+        await self.discovery.announce(name)
         self.registered[name] = address
+
+    async def unregister(self, name: str) -> None:
+        """Drop a name given with ``register``."""
+        if self.registered.pop(name, None) is not None:
+            await self.discovery.withdraw(name)
 
     def proxy(self, node: str, target: int | str) -> Address:
         """A local address forwarding to ``target`` on ``node`` (one per pair, kept)."""
@@ -151,6 +158,14 @@ class Cluster:
         if address is None:
             address = self._proxies[key] = self.node.alias(_Proxy(self, self.target(node, target)))
         return address
+
+    async def uniqueservice(self, key: str, args: tuple[Any, ...]) -> Address:
+        """The cluster's one instance of ``key``: started (or found) on the node discovery
+        says owns it (``Node.uniqueservice(..., cluster=True)``)."""
+        owner = await self.discovery.owner_of(key)
+        if owner == self.node.name:
+            return await self.node.uniqueservice(key, *args)
+        return Address(await self.node.call(f"{owner}@.cluster", "unique", key, list(args)))
 
     async def wait_for(self, node: str, timeout: float | None) -> None:
         """Wait until the link to ``node`` is up (``NodeDown`` after ``timeout`` seconds)."""

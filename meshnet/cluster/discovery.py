@@ -12,8 +12,11 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Protocol
 
+import trio
+
 from meshnet.cluster.config import ClusterConfig, parse_members, read_cluster_file
 from meshnet.cluster.members import Member
+from meshnet.errors import NodeDown
 
 Changed = Callable[[set[str]], None]
 """Told the names of the nodes whose entry appeared, changed or went."""
@@ -21,6 +24,9 @@ Changed = Callable[[set[str]], None]
 
 class Discovery(Protocol):
     """The cluster's view of itself, as one node holds it."""
+
+    on_change: Changed | None
+    """Told which nodes changed (the cluster restarts their links)."""
 
     def member(self, name: str) -> Member | None:
         """The node called ``name``, or None if the view has no such node."""
@@ -36,6 +42,25 @@ class Discovery(Protocol):
 
     def home_of(self, name: str) -> str | None:
         """The node a cluster-wide ``name`` lives on, or None if it is not known."""
+        ...
+
+    async def run(self, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Join (claim this node's id and name, where discovery holds them; raise a
+        ``MeshnetError`` before ``task_status.started()`` if that fails), then keep the
+        view current for as long as the node is in the cluster, telling ``on_change``."""
+        ...
+
+    async def announce(self, name: str) -> None:
+        """Make ``name`` (registered on this node) a cluster-wide name, if the discovery
+        holds names; ``ClusterNameError`` if another node has it."""
+        ...
+
+    async def withdraw(self, name: str) -> None:
+        """This node no longer has the cluster-wide ``name``."""
+        ...
+
+    async def owner_of(self, key: str) -> str:
+        """The node that runs (or is to start) the cluster's one service ``key``."""
         ...
 
 
@@ -65,6 +90,24 @@ class StaticDiscovery:
     def home_of(self, name: str) -> str | None:
         """The node ``[names]`` gives for the cluster-wide ``name``, or None."""
         return self._names.get(name)
+
+    async def run(self, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Nothing to claim or keep: the view changes only with ``reload``."""
+        task_status.started()
+
+    async def announce(self, name: str) -> None:
+        """Cluster-wide names come from the file's ``[names]``: nothing to announce."""
+
+    async def withdraw(self, name: str) -> None:
+        """Cluster-wide names come from the file's ``[names]``: nothing to withdraw."""
+
+    async def owner_of(self, key: str) -> str:
+        """The listed node with the lowest id that is not absent: the same answer on
+        every node of the same file."""
+        present = [m for m in self._members.values() if not m.absent]
+        if not present:
+            raise NodeDown(key, "no node of the cluster is present")
+        return min(present, key=lambda member: member.id).name
 
     def reload(self) -> set[str]:
         """Reread the cluster file; return (and report) the nodes whose entry changed.

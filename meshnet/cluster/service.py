@@ -20,6 +20,7 @@ class ClusterService(Service):
     async def init(self, cluster: Cluster) -> None:
         self.cluster = cluster
         self.register(NAME)
+        await self._ctx.nursery.start(cluster.discovery.run)
         listeners = await cluster.listen(self.fork)
         self.fork(cluster.serve, listeners)
 
@@ -28,6 +29,12 @@ class ClusterService(Service):
             link.stop("the node is leaving the cluster")
         if self.node.remote is self.cluster:
             self.node.remote = None
+
+    @command
+    async def unique(self, key: str, args: list) -> Address:
+        """Start (or find) this node's instance of ``key`` for another node's
+        ``uniqueservice(..., cluster=True)``."""
+        return await self.node.uniqueservice(key, *args)
 
     @command
     async def query(self, name: str) -> Address:

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 from meshnet.cluster.cluster import Cluster
 from meshnet.cluster.config import ClusterConfig
-from meshnet.cluster.discovery import StaticDiscovery
+from meshnet.cluster.discovery import Discovery, StaticDiscovery
 from meshnet.cluster.service import ClusterService
 
 if TYPE_CHECKING:
@@ -16,9 +16,17 @@ if TYPE_CHECKING:
 async def start(node: Node, config: ClusterConfig) -> Cluster:
     """Make ``node`` part of the cluster ``config`` describes: listen for links, and reach
     the other nodes' services from now on. Returns the node's ``Cluster``."""
-    discovery = StaticDiscovery(config)
+    discovery = _discovery(node, config)
     cluster = Cluster(node, config, discovery)
     discovery.on_change = cluster.view_changed
     node.remote = cluster
     await node.newservice(ClusterService, cluster)
     return cluster
+
+
+def _discovery(node: Node, config: ClusterConfig) -> Discovery:
+    if config.discovery == "redis":
+        from meshnet.cluster.redis_discovery import RedisDiscovery
+
+        return RedisDiscovery(node, config)
+    return StaticDiscovery(config)
