@@ -68,7 +68,8 @@ class Cluster:
         self._links: dict[str, Link] = {}
         self._proxies: dict[tuple[str, int | str], Address] = {}
         self._backlogs: dict[int, deque[tuple[Link, int, Message, float]]] = {}
-        self._handshakes = 0
+        self._handshakes: dict[trio.SocketStream, trio.CancelScope] = {}
+        """Accepted connections still in the handshake, oldest first."""
         self._spawn: Spawn | None = None
         self.port = 0
 
@@ -222,33 +223,43 @@ class Cluster:
                 nursery.start_soon(listener.serve, self._accepted)
 
     def _accepted(self, stream: trio.SocketStream) -> None:
-        if self._handshakes >= self.config.max_handshakes:
+        """A connection to the link port: give it ``handshake_timeout`` to authenticate.
+
+        At ``max_handshakes`` under way, the oldest is closed to make room, so idle
+        connections cannot lock nodes out: a node's own handshake takes milliseconds."""
+        if len(self._handshakes) >= self.config.max_handshakes:
+            oldest_stream, oldest = next(iter(self._handshakes.items()))
             logger.warning(
-                "refused a link connection: %d handshakes under way already", self._handshakes
+                "closed the link connection from %s still unauthenticated: %d handshakes "
+                "under way is the limit",
+                peer_name(oldest_stream),
+                self.config.max_handshakes,
             )
-            assert self._spawn is not None
-            self._spawn(trio.aclose_forcefully, stream)
-            return
-        self._handshakes += 1
+            del self._handshakes[oldest_stream]
+            oldest.cancel()
+        self._handshakes[stream] = trio.CancelScope()
         assert self._spawn is not None
         self._spawn(self._handshake, stream)
 
     async def _handshake(self, stream: trio.SocketStream) -> None:
-        try:
-            connect.set_nodelay(stream)
-            opened = await connect.accept(
-                stream, self.hello, self.secret, self.config.handshake_timeout, self._admit
-            )
-        except (connect.HandshakeError, wire.LinkProtocolError) as exc:
-            logger.warning("refused a link from %s: %s", peer_name(stream), exc)
+        scope = self._handshakes[stream]
+        opened = None
+        with scope:
+            try:
+                connect.set_nodelay(stream)
+                opened = await connect.accept(
+                    stream, self.hello, self.secret, self.config.handshake_timeout, self._admit
+                )
+            except (connect.HandshakeError, wire.LinkProtocolError) as exc:
+                logger.warning("refused a link from %s: %s", peer_name(stream), exc)
+            except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
+                logger.info(
+                    "link connection from %s lost in the handshake: %s", peer_name(stream), exc
+                )
+        self._handshakes.pop(stream, None)
+        if opened is None:
             await trio.aclose_forcefully(stream)
             return
-        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
-            logger.info("link connection from %s lost in the handshake: %s", peer_name(stream), exc)
-            await trio.aclose_forcefully(stream)
-            return
-        finally:
-            self._handshakes -= 1
         member = self.discovery.member(opened.peer.node)
         assert member is not None  # _admit checked it
         if not self.link(member).take_incoming(opened):
@@ -318,11 +329,11 @@ class Cluster:
                     logger.info("%s: dropped %s, its caller gave up", ctx.label, message.describe())
                 else:
                     try:
-                        await ctx.mailbox.wait_for_room(message)
+                        await ctx.mailbox.put(message)
                     except ServiceExited as exc:
                         self._refuse_message(link, message, exc)
                 backlog.popleft()
-                link.owe_credit(key)
+                link.owe_credit(key, flush=not backlog)  # the sender may wait for all of it
         finally:
             del self._backlogs[ctx.address]
 

@@ -390,10 +390,11 @@ class Link:
         else:
             self._credit[key] = credit
 
-    def owe_credit(self, key: int) -> None:
-        """A message for ``key`` entered its mailbox: give credit back, in batches."""
+    def owe_credit(self, key: int, flush: bool = False) -> None:
+        """A message for ``key`` entered its mailbox: give credit back, in batches, or at
+        once with ``flush`` (when nothing more for ``key`` waits here)."""
         owed = self._credit_back.get(key, 0) + 1
-        if owed >= CREDIT_BATCH:
+        if owed >= CREDIT_BATCH or flush:
             self._credit_back.pop(key, None)
             self._out.append(wire.encode_credit(key, owed))
             self._wake_writer()
