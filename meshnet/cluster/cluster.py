@@ -27,7 +27,7 @@ from meshnet.address import HANDLE_BITS, LOCAL_BITS, MAX_NODE, Address, format_a
 from meshnet.cluster import connect, wire
 from meshnet.cluster.config import ClusterConfig
 from meshnet.cluster.discovery import Discovery
-from meshnet.cluster.link import Link
+from meshnet.cluster.link import UP, Link
 from meshnet.cluster.members import Member
 from meshnet.cluster.remote import NAMED, RemoteService
 from meshnet.context import Destination, ServiceContext
@@ -90,12 +90,12 @@ class Cluster:
         if member is None:
             raise NodeDown(format_address(target), f"no node with id {node_id} in the cluster")
         link = self.link(member)
+        link.check()
         incarnation = target >> HANDLE_BITS
-        if incarnation and link.peer is not None and link.peer.incarnation != incarnation:
+        if incarnation and link.state == UP and link.peer.incarnation != incarnation:  # type: ignore[union-attr]
             raise NoSuchService(
                 format_address(target), f"an address from an earlier start of {member.name}"
             )
-        link.check()
         return RemoteService(self.node, link, address=target)
 
     def deliver_answer(

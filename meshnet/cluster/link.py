@@ -245,7 +245,8 @@ class Link:
         self.state = DOWN
         self.down_reason = reason
         self._failures += 1
-        self._up = trio.Event()
+        if self._up.is_set():
+            self._up = trio.Event()
         (logger.warning if was_up else logger.info)(
             "link to %s is down: %s", self.member.name, reason
         )

@@ -30,9 +30,11 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def cluster_table(names: list[str], **overrides: object) -> dict:
-    """A [cluster] table listing ``names`` (ids 1, 2, ...) on free loopback ports."""
-    nodes = {name: {"address": f"{HOST}:{free_port()}", "id": i} for i, name in enumerate(names, 1)}
+def cluster_table(node_names: list[str], **overrides: object) -> dict:
+    """A [cluster] table listing ``node_names`` (ids 1, 2, ...) on free loopback ports."""
+    nodes = {
+        name: {"address": f"{HOST}:{free_port()}", "id": i} for i, name in enumerate(node_names, 1)
+    }
     return {"secret": SECRET, "nodes": nodes, **FAST, **overrides}
 
 
