@@ -118,7 +118,7 @@ class Node:
         self.remote: Remote | None = None
         """Services on other nodes, once a cluster (``meshnet.cluster``) is attached."""
         self._aliases: dict[int, Destination] = {}
-        self.multicast = MulticastHub(self.context_of)
+        self.multicast = MulticastHub(self.context_of, node_id, self.incarnation)
         self._local_ids = LocalIds(local_id_bits)
         self._services: dict[int, ServiceContext] = {}
         self._names: dict[str, int] = {}

@@ -25,6 +25,7 @@ import trio
 
 from meshnet.address import HANDLE_BITS, LOCAL_BITS, MAX_NODE, Address, format_address
 from meshnet.cluster import connect, wire
+from meshnet.cluster.channels import ClusterChannels
 from meshnet.cluster.config import ClusterConfig
 from meshnet.cluster.discovery import Discovery
 from meshnet.cluster.link import UP, Link
@@ -65,6 +66,7 @@ class Cluster:
         """Names given with ``cluster.register``, reachable as ``<this node>@name``."""
         self.undelivered = 0
         """Sends and posts from other nodes that reached no service (logged)."""
+        self.channels = ClusterChannels(self)
         self._links: dict[str, Link] = {}
         self._proxies: dict[tuple[str, int | str], Address] = {}
         self._backlogs: dict[int, deque[tuple[Link, int, Message, float]]] = {}
@@ -186,9 +188,13 @@ class Cluster:
         link = self._links.get(member.name)
         if link is None or not link.wanted:
             link = self._links[member.name] = Link(self, member)
-            assert self._spawn is not None, "the cluster's service has not started"
-            self._spawn(link.run)
+            self.spawn(link.run)
         return link
+
+    def spawn(self, async_fn: Callable[..., object], *args: object) -> None:
+        """Run ``async_fn(*args)`` in a task of the cluster's service."""
+        assert self._spawn is not None, "the cluster's service has not started"
+        self._spawn(async_fn, *args)
 
     def links(self) -> list[Link]:
         """Every link this node has made or taken."""
@@ -238,8 +244,7 @@ class Cluster:
             del self._handshakes[oldest_stream]
             oldest.cancel()
         self._handshakes[stream] = trio.CancelScope()
-        assert self._spawn is not None
-        self._spawn(self._handshake, stream)
+        self.spawn(self._handshake, stream)
 
     async def _handshake(self, stream: trio.SocketStream) -> None:
         scope = self._handshakes[stream]
@@ -284,6 +289,9 @@ class Cluster:
     def deliver(self, link: Link, envelope: wire.Envelope) -> None:
         """A message arrived on ``link``: hand it to its service, in order per pair."""
         kind = envelope.kind
+        if kind == wire.MULTICAST:
+            self.channels.arrived(envelope)
+            return
         if kind == wire.ANSWER or kind == wire.FAIL:
             link.forget_call(envelope.destination, envelope.session)
             result = (
@@ -316,8 +324,7 @@ class Cluster:
             link.owe_credit(key)
         else:
             self._backlogs[ctx.address] = deque([(link, key, message, _deadline(envelope))])
-            assert self._spawn is not None
-            self._spawn(self._drain, ctx)
+            self.spawn(self._drain, ctx)
 
     async def _drain(self, ctx: ServiceContext) -> None:
         """Feed a full mailbox the messages that came for it, as room frees up."""

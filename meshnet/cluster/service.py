@@ -20,6 +20,7 @@ class ClusterService(Service):
     async def init(self, cluster: Cluster) -> None:
         self.cluster = cluster
         self.register(NAME)
+        self.node.multicast.remote = cluster.channels
         await self._ctx.nursery.start(cluster.discovery.run)
         listeners = await cluster.listen(self.fork)
         self.fork(cluster.serve, listeners)
@@ -29,6 +30,22 @@ class ClusterService(Service):
             link.stop("the node is leaving the cluster")
         if self.node.remote is self.cluster:
             self.node.remote = None
+            self.node.multicast.remote = None
+
+    @command
+    async def channel_join(self, channel: int, node_id: int) -> None:
+        """Node ``node_id`` subscribes to ``channel``, homed here."""
+        self.node.multicast.remote_node(channel, node_id, subscribed=True)
+
+    @command
+    async def channel_leave(self, channel: int, node_id: int) -> None:
+        """Node ``node_id`` no longer subscribes to ``channel``."""
+        self.node.multicast.remote_node(channel, node_id, subscribed=False)
+
+    @command
+    async def publish(self, source: int, channel: int, args: list) -> int:
+        """A publication made on another node, on a channel homed here."""
+        return await self.node.multicast.fan_out(source, channel, tuple(args))
 
     @command
     async def unique(self, key: str, args: list) -> Address:
