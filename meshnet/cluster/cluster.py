@@ -104,7 +104,7 @@ class Cluster:
         self, source: int, destination: int, session: int, result: outcome.Outcome[Any]
     ) -> None:
         """Send the answer to a caller on another node (dropped if its link is down)."""
-        member = self.discovery.member_by_id(Address(destination).node)
+        member = self.discovery.member_by_id((destination >> LOCAL_BITS) & MAX_NODE)
         link = self._links.get(member.name) if member is not None else None
         if link is None or not link.send_answer(
             (source, destination), _answer_frames(source, destination, session, result)

@@ -32,8 +32,7 @@ Payloads are CBOR: ``CALL``/``SEND`` ``[command, args]`` (``[name, command, args
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from meshnet import codec
 from meshnet.errors import MeshnetError
@@ -76,8 +75,7 @@ class MessageTooLarge(MeshnetError):
         self.size = size
 
 
-@dataclass(frozen=True)
-class Envelope:
+class Envelope(NamedTuple):
     """One message between services on two nodes, with its payload decoded."""
 
     kind: int
@@ -89,12 +87,11 @@ class Envelope:
     by_name: bool = False
 
 
-@dataclass
-class Frame:
+class Frame(NamedTuple):
     """A frame as the splitter reads it: its type and its body."""
 
     type: int
-    body: bytes = field(repr=False)
+    body: bytes
 
 
 # --- encoding ------------------------------------------------------------------------
