@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextvars
 import logging
 import math
+from time import perf_counter
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
@@ -92,6 +93,9 @@ class Runtime(Protocol):
     strict_codec: bool
     call_timeout: float | None
     timers: TimerWheel
+    observer: object | None
+    """Set while the node is observed (``meshnet.observe.Observer``): then services also
+    count what they send and time some handlers."""
 
     def resolve(self, target: int | str) -> Destination:
         """The service ``target`` names; ``NoSuchService`` if there is none."""
@@ -109,14 +113,70 @@ Subscription = tuple[Callable[..., Awaitable[Any]], Callable[[int], Awaitable[An
 
 
 class ServiceStats:
-    """Counters a service keeps about itself."""
+    """Counters a service keeps about itself.
 
-    __slots__ = ("handled", "failed", "late_replies")
+    ``handled``, ``failed``, ``late_replies`` and ``call_errors`` are always counted; the
+    others only while the node is observed (``Node.observe``, for the metrics): ``sent``,
+    handler latency (``latency``: counts by ``int(microseconds).bit_length()``) of every
+    handler of a quiet service and of one in ``TIMED_EVERY`` of a busy one (see
+    ``timed``), and ``cpu``, the CPU seconds the node's sampler saw the service run.
+    """
+
+    __slots__ = (
+        "handled",
+        "failed",
+        "late_replies",
+        "call_errors",
+        "sent",
+        "latency",
+        "latency_sum",
+        "last_timed",
+        "cpu",
+    )
 
     def __init__(self) -> None:
         self.handled = 0
         self.failed = 0
         self.late_replies = 0
+        self.call_errors: dict[str, int] | None = None
+        """Calls of this service that raised, by the error's class name (None: none yet)."""
+        self.sent = 0
+        self.latency: list[int] | None = None
+        self.latency_sum = 0.0
+        self.last_timed = 0.0
+        self.cpu = 0.0
+
+    def count_call_error(self, exc: CallError) -> None:
+        """One of the service's calls raised ``exc``."""
+        if self.call_errors is None:
+            self.call_errors = {}
+        kind = type(exc).__name__
+        self.call_errors[kind] = self.call_errors.get(kind, 0) + 1
+
+    def timed(self, started: float) -> int:
+        """A handler that started at ``perf_counter()`` ``started`` has finished; return
+        in how many handlers to time the next one: the next one itself if the service is
+        quiet (the last timed handler ended ``QUIET_GAP`` ago or more), else one in
+        ``TIMED_EVERY``. So a quiet service has every handler timed, a busy one a sample."""
+        now = perf_counter()
+        elapsed = now - started
+        if self.latency is None:
+            self.latency = [0] * LATENCY_SLOTS
+        self.latency[int(elapsed * 1e6).bit_length()] += 1
+        self.latency_sum += elapsed
+        quiet = now - self.last_timed >= QUIET_GAP
+        self.last_timed = now
+        return 1 if quiet else TIMED_EVERY
+
+TIMED_EVERY = 64
+"""While the node is observed, a busy service's workers time one handler in this many
+(reading the clock twice for every one would cost a local send several percent)."""
+QUIET_GAP = 0.01
+"""Seconds between two timed handlers from which a service counts as quiet."""
+
+
+LATENCY_SLOTS = 64
+"""Length of ``ServiceStats.latency``: enough bit lengths for any duration in microseconds."""
 
 
 class ServiceContext:
@@ -183,31 +243,37 @@ class ServiceContext:
         runtime = self.runtime
         if timeout is NODE_DEFAULT:
             timeout = runtime.call_timeout
-        destination = runtime.resolve(target)
-        if runtime.strict_codec:
-            args = codec.roundtrip_args(args)
-        pending = self.pending
-        session = self._last_session + 1
-        if session > MAX_SESSION or session in pending:
-            session = self._free_session()
-        self._last_session = session
-        call = pending[session] = PendingCall(self, session, task, target, timeout)
-        message = Message(REQUEST, self.address, session, name, args)
-        mailbox = destination.mailbox
-        try:
-            if not mailbox.try_put(message):
-                deadline = None if timeout is None else runtime.timers.now() + timeout
-                await call.wait_for_room(mailbox, message, deadline)
-                if call.result is not None:  # answered while we waited to be admitted
-                    return call.result.unwrap()
-                if deadline is not None:
-                    runtime.timers.schedule(call, deadline)
-            elif timeout is not None:
-                runtime.timers.schedule_after(call, timeout)
-        except BaseException:
-            pending.pop(session, None)
+        try:  # free unless it raises (Python 3.11's exception tables)
+            destination = runtime.resolve(target)
+            if runtime.strict_codec:
+                args = codec.roundtrip_args(args)
+            if runtime.observer is not None:
+                self.stats.sent += 1
+            pending = self.pending
+            session = self._last_session + 1
+            if session > MAX_SESSION or session in pending:
+                session = self._free_session()
+            self._last_session = session
+            call = pending[session] = PendingCall(self, session, task, target, timeout)
+            message = Message(REQUEST, self.address, session, name, args)
+            mailbox = destination.mailbox
+            try:
+                if not mailbox.try_put(message):
+                    deadline = None if timeout is None else runtime.timers.now() + timeout
+                    await call.wait_for_room(mailbox, message, deadline)
+                    if call.result is not None:  # answered while we waited to be admitted
+                        return call.result.unwrap()
+                    if deadline is not None:
+                        runtime.timers.schedule(call, deadline)
+                elif timeout is not None:
+                    runtime.timers.schedule_after(call, timeout)
+            except BaseException:
+                pending.pop(session, None)
+                raise
+            return await wait_task_rescheduled(call.abort)
+        except CallError as exc:
+            self.stats.count_call_error(exc)
             raise
-        return await wait_task_rescheduled(call.abort)
 
     async def send(self, target: int | str, name: str, args: tuple[Any, ...]) -> None:
         """Queue command ``name`` on ``target``; nobody waits for an answer."""
@@ -242,11 +308,14 @@ class ServiceContext:
     def _portable(
         self, target: int | str, args: tuple[Any, ...]
     ) -> tuple[Destination, tuple[Any, ...]]:
-        """The destination, and the arguments as they would reach it from another node."""
+        """The destination, and the arguments as they would reach it from another node;
+        counts the message as sent while the node is observed."""
         runtime = self.runtime
         destination = runtime.resolve(target)
         if runtime.strict_codec:
             args = codec.roundtrip_args(args)
+        if runtime.observer is not None:
+            self.stats.sent += 1
         return destination, args
 
     def _answered(self, session: int, result: outcome.Outcome[Any]) -> Task | None:

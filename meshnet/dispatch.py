@@ -17,6 +17,7 @@ at most ``STANDBY_IDLE`` seconds.
 from __future__ import annotations
 
 from collections.abc import Coroutine
+from time import perf_counter
 from typing import Any
 
 import outcome
@@ -32,6 +33,9 @@ MAX_STANDBY = 8
 """Idle workers a service keeps for reuse; more than this retire when their handler ends."""
 STANDBY_IDLE = 10.0
 """Seconds an idle worker waits to be reused before it retires."""
+PING = "debug.ping"
+"""A command every service answers (with None) without running any code of its own: the
+debug console's ``ping``. No method can have this name."""
 
 
 class Dispatcher:
@@ -68,6 +72,8 @@ class Dispatcher:
         handling = ctx.handling
         commands = self._commands
         instance = ctx.instance
+        runtime = ctx.runtime
+        countdown = 1
         task = current_task()
         ctx.stepped.add(task)
         try:
@@ -86,15 +92,24 @@ class Dispatcher:
                     continue
                 context = ctx.base_context.copy()  # each handler's ContextVars are its own
                 handling[task] = message
+                started = 0.0
+                if runtime.observer is not None:
+                    countdown -= 1
+                    if not countdown:
+                        started = perf_counter()
                 try:
                     trap = context.run(coro.send, None)
                 except StopIteration as done:
                     del handling[task]
                     ctx.answer(message, done.value)
+                    if started:
+                        countdown = ctx.stats.timed(started)
                     continue
                 except Exception as exc:
                     del handling[task]
                     ctx.fail(message, exc)
+                    if started:
+                        countdown = ctx.stats.timed(started)
                     continue
                 except BaseException:
                     ctx.owe(message)  # SystemExit & co. end the service, which answers
@@ -114,6 +129,8 @@ class Dispatcher:
                     ctx.answer(message, result)
                 finally:
                     del handling[task]
+                if started:
+                    countdown = ctx.stats.timed(started)
                 self._suspended -= 1
                 if mailbox.paused:
                     mailbox.resume()  # nobody took over: this worker holds the mailbox again
@@ -128,6 +145,8 @@ class Dispatcher:
         if kind == REQUEST:
             function = self._commands.get(message.name)  # type: ignore[arg-type]
             if function is None:
+                if message.name == PING:
+                    return _pong()
                 raise UnknownCommand(self._ctx.label, self._why_unknown(message.name))
             return function(instance, *message.args)  # type: ignore[return-value]
         if kind == MULTICAST:
@@ -174,6 +193,10 @@ class Dispatcher:
             return Abort.SUCCEEDED
 
         return await wait_task_rescheduled(abort)
+
+
+async def _pong() -> None:
+    """The handler of ``PING``."""
 
 
 class _Standby(Timer):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextvars
 import logging
 import secrets
-from collections import deque
+from collections import Counter, deque
 from collections.abc import AsyncIterator, Coroutine
 from contextlib import asynccontextmanager
 from typing import Any, Protocol
@@ -41,8 +41,10 @@ from meshnet.loader import load_service_class, service_key
 from meshnet.log import current_address, install_record_factory
 from meshnet.message import TEXT
 from meshnet.multicast import MulticastHub
+from meshnet.observe import Observer
 from meshnet.supervision import RestartPolicy
 from meshnet.timers import TimerWheel
+from meshnet.watchdog import Watchdog
 
 logger = logging.getLogger(__name__)
 
@@ -60,13 +62,16 @@ async def open_node(
     strict_codec: bool = False,
     call_timeout: float | None = DEFAULT_CALL_TIMEOUT,
     local_id_bits: int = LOCAL_BITS,
+    slow_handler: float | None = None,
 ) -> AsyncIterator[Node]:
     """Run a node for the duration of the ``async with`` block, then shut it down cleanly.
 
     ``call_timeout`` is the default deadline of every call (None: calls wait forever
     unless they give their own); ``local_id_bits`` narrows the local address space, for
-    tests of address reuse. A ``KeyboardInterrupt`` or ``SystemExit`` raised by a handler
-    stops the node and propagates from here.
+    tests of address reuse; ``slow_handler`` seconds turns on the watchdog that logs a
+    handler holding the event loop that long (``meshnet.watchdog``; None: off). A
+    ``KeyboardInterrupt`` or ``SystemExit`` raised by a handler stops the node and
+    propagates from here.
     """
     node = Node(
         node_id,
@@ -75,6 +80,7 @@ async def open_node(
         call_timeout=call_timeout,
         local_id_bits=local_id_bits,
     )
+    node.watchdog = None if slow_handler is None else Watchdog(slow_handler)
     install_record_factory()
     current_address.set(str(node.address))
     try:
@@ -114,6 +120,12 @@ class Node:
         self.address = Address.make(node_id, 0, self.incarnation)
         self.late_replies = 0
         """Answers that arrived for services no longer alive."""
+        self.restarts: Counter[str] = Counter()
+        """Restarts by a restart policy, by ``package.module:Class``."""
+        self.observer: Observer | None = None
+        """Set by ``observe``: what the node counts only for its metrics."""
+        self.watchdog: Watchdog | None = None
+        """The slow-handler watchdog, if ``open_node`` was given a threshold."""
         self.timers = TimerWheel()
         self.remote: Remote | None = None
         """Services on other nodes, once a cluster (``meshnet.cluster``) is attached."""
@@ -124,6 +136,7 @@ class Node:
         self._names: dict[str, int] = {}
         self._uniques: dict[str, _UniqueSlot] = {}
         self._unique_started = trio.Event()
+        self._start_args: dict[int, tuple[Any, ...]] = {}
         self._stopping = False
         self._nursery: trio.Nursery
         self._system: ServiceContext
@@ -183,13 +196,12 @@ class Node:
     async def kill(self, target: int | str) -> None:
         """Stop a service now, without running the handlers of messages still queued;
         every caller it still owed an answer gets ``ServiceExited``."""
-        ctx = self.local(target)
-        if ctx is self._system:
-            raise ProtectedServiceError(
-                f"{ctx.label} is the node's system service; it stops with the node"
-            )
-        ctx.stop("killed")
-        await ctx.exited.wait()
+        await self._stop(target, "killed")
+
+    async def exit_service(self, target: int | str) -> None:
+        """Make a service end now as if it had called its own ``exit()``: as ``kill``, but
+        a restart policy sees a normal end (the debug console's ``exit``)."""
+        await self._stop(target, "exited")
 
     async def shutdown(self) -> None:
         """Stop every service, newest first, running their ``on_exit`` hooks; then the node."""
@@ -198,7 +210,18 @@ class Node:
             ctx = next(reversed(self._services.values()))
             ctx.stop("node shutting down")
             await ctx.exited.wait()
+        if self.observer is not None:
+            self.observer.stop()
         self._nursery.cancel_scope.cancel()
+
+    def observe(self) -> Observer:
+        """Start counting what only the metrics need (``meshnet.observe``), from now until
+        the node stops; return the observer. Call it in the node's trio thread; calling
+        it again returns the same observer."""
+        if self.observer is None:
+            self.observer = Observer()
+            self.observer.start()
+        return self.observer
 
     # --- messages -------------------------------------------------------------------
 
@@ -316,10 +339,24 @@ class Node:
         """The runtime state of the live service at ``address``, or None."""
         return self._services.get(address)
 
+    def start_args(self, address: int) -> tuple[Any, ...]:
+        """The arguments the live service at ``address`` was started with (its ``init``'s)."""
+        return self._start_args[self.local(address).address]
+
+    def unique_services(self) -> dict[str, Address]:
+        """The running unique services (``uniqueservice``), by ``package.module:Class``."""
+        return {
+            key: slot.address
+            for key, slot in self._uniques.items()
+            if slot.ready.is_set() and slot.address in self._services
+        }
+
     # --- lifetimes ------------------------------------------------------------------
 
     async def _boot(self) -> None:
         self._nursery.start_soon(self.timers.run)
+        if self.watchdog is not None:
+            self._nursery.start_soon(self.watchdog.run)
         address = await self.newservice(_System)
         self._system = self._services[address]
 
@@ -373,6 +410,7 @@ class Node:
                 )
                 return
             logger.warning("restarting %s (%s policy)", service_key(cls), policy.mode)
+            self.restarts[service_key(cls)] += 1
 
     async def _lifetime(
         self,
@@ -391,6 +429,7 @@ class Node:
             async with trio.open_nursery() as nursery:
                 ctx.nursery = nursery
                 self._services[ctx.address] = ctx
+                self._start_args[ctx.address] = args
                 await ctx.instance.init(*args)
                 Dispatcher(ctx).start()
                 running = True
@@ -432,6 +471,8 @@ class Node:
     async def _retire(self, ctx: ServiceContext, run_exit_hook: bool) -> None:
         reason = ctx.exit_reason = ctx.exit_reason or "exited"
         ctx.close(reason)
+        if self.observer is not None:
+            self.observer.service_ended(ctx)
         for name in list(ctx.names):
             self.unregister(name)
         self.multicast.forget(ctx)
@@ -447,12 +488,22 @@ class Node:
             if scope.cancelled_caught:
                 logger.error("%s: on_exit did not finish within %gs", ctx.label, EXIT_HOOK_TIMEOUT)
         self._services.pop(ctx.address, None)
+        self._start_args.pop(ctx.address, None)
         self._local_ids.free(ctx.address.local, trio.current_time())
         logger.debug("%s %s", ctx.label, reason)
         ctx.exited.set()
 
     def _caller(self) -> ServiceContext:
         return current_service.get() or self._system
+
+    async def _stop(self, target: int | str, reason: str) -> None:
+        ctx = self.local(target)
+        if ctx is self._system:
+            raise ProtectedServiceError(
+                f"{ctx.label} is the node's system service; it stops with the node"
+            )
+        ctx.stop(reason)
+        await ctx.exited.wait()
 
     def _why_unknown_address(self, address: int) -> str:
         node = Address(address).node

@@ -1,0 +1,102 @@
+"""Which service a thread's stack is running, and where: for the CPU sampler, the
+slow-handler watchdog and the debug console.
+
+A service's code always runs under one of four runtime frames: a worker of its
+dispatcher (a handler), ``_run_forked`` (a forked task), ``_lifetime`` (its ``init``) or
+``_retire`` (its ``on_exit``). Walking outwards from the innermost frame to the first of
+those finds the service and what it is doing, without costing the running code anything.
+"""
+
+from __future__ import annotations
+
+import traceback
+from collections.abc import Callable, Iterator
+from types import CodeType, FrameType
+from typing import Any, NamedTuple
+
+from meshnet.context import ServiceContext
+
+
+Doing = Callable[[dict[str, Any]], str]
+"""What a service does under a runtime frame, as text, from that frame's locals."""
+
+
+class Running(NamedTuple):
+    """What a stack is running: the service (None outside any), what it does, and the
+    frames of its own code, outermost first (the trace of where it is)."""
+
+    service: ServiceContext | None
+    doing: str
+    frames: list[FrameType]
+
+
+def running(innermost: FrameType | None) -> Running:
+    """The service and activity the stack ending in ``innermost`` runs."""
+    owners = _owners()
+    inner: list[FrameType] = []
+    frame = innermost
+    while frame is not None:
+        owner = owners.get(frame.f_code)
+        if owner is not None:
+            ctx = frame.f_locals.get(owner[0])
+            if isinstance(ctx, ServiceContext):
+                return Running(ctx, owner[1](frame.f_locals), inner[::-1])
+        inner.append(frame)
+        frame = frame.f_back
+    return Running(None, "", inner[::-1])
+
+
+def format_frames(frames: list[FrameType]) -> str:
+    """``frames`` (outermost first) as a traceback's ``File ..., line ..., in ...`` lines."""
+    summary = traceback.StackSummary.extract((f, f.f_lineno) for f in frames)
+    return "".join(summary.format()).rstrip("\n")
+
+
+def coroutine_frames(coro: Any) -> Iterator[FrameType]:
+    """The frames of a suspended coroutine and of what it awaits, outermost first; through
+    the runtime's stepper too (``drive`` runs a handler without ``yield from``)."""
+    while coro is not None:
+        frame = getattr(coro, "cr_frame", None) or getattr(coro, "gi_frame", None)
+        if frame is None:
+            return
+        yield frame
+        inner = getattr(coro, "cr_await", None) or getattr(coro, "gi_yieldfrom", None)
+        if inner is None and frame.f_code is _drive_code():
+            inner = frame.f_locals.get("coro")
+        coro = inner
+
+
+def _owners() -> dict[CodeType, tuple[str, Doing]]:
+    """Code of the runtime frames that run services' code -> (the local holding the
+    service's context, what the service does there). Imported late: node imports us."""
+    global _OWNERS
+    if _OWNERS is None:
+        from meshnet.dispatch import Dispatcher
+        from meshnet.node import Node
+
+        _OWNERS = {
+            Dispatcher._worker.__code__: ("ctx", _handling),
+            ServiceContext._run_forked.__code__: ("self", _forked),
+            Node._lifetime.__code__: ("ctx", lambda _: "init"),
+            Node._retire.__code__: ("ctx", lambda _: "on_exit"),
+        }
+    return _OWNERS
+
+
+def _handling(local: dict[str, Any]) -> str:
+    message = local.get("message")
+    return "a message" if message is None else f"message {message.describe()}"
+
+
+def _forked(local: dict[str, Any]) -> str:
+    function = local.get("function")
+    return f"forked task {getattr(function, '__qualname__', function)!s}"
+
+
+def _drive_code() -> CodeType:
+    from meshnet.stepper import drive
+
+    return drive.__code__
+
+
+_OWNERS: dict[CodeType, tuple[str, Doing]] | None = None
