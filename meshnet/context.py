@@ -5,8 +5,8 @@ from __future__ import annotations
 import contextvars
 import logging
 import math
-from time import perf_counter
 from collections.abc import Awaitable, Callable
+from time import perf_counter
 from typing import Any, Protocol
 
 import outcome
@@ -167,6 +167,7 @@ class ServiceStats:
         quiet = now - self.last_timed >= QUIET_GAP
         self.last_timed = now
         return 1 if quiet else TIMED_EVERY
+
 
 TIMED_EVERY = 64
 """While the node is observed, a busy service's workers time one handler in this many

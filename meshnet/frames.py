@@ -16,7 +16,6 @@ from typing import Any, NamedTuple
 
 from meshnet.context import ServiceContext
 
-
 Doing = Callable[[dict[str, Any]], str]
 """What a service does under a runtime frame, as text, from that frame's locals."""
 
