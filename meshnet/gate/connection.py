@@ -11,6 +11,7 @@ the hard limit the connection is closed rather than buffering without bound.
 from __future__ import annotations
 
 import contextvars
+import time
 from collections.abc import Awaitable, Callable
 from functools import partial
 
@@ -36,6 +37,11 @@ class Connection:
         "transport",
         "agent",
         "error",
+        "received_bytes",
+        "received_packets",
+        "sent_bytes",
+        "sent_packets",
+        "last_received",
         "_notify",
         "_max_unsent",
         "_opened",
@@ -80,6 +86,13 @@ class Connection:
         """The service the connection's packets are forwarded to, if any."""
         self.error: str | None = None
         """Why the connection was closed, when it was not a clean close."""
+        self.received_bytes = 0
+        """Payload bytes of the packets read so far (framing not counted), and so on:"""
+        self.received_packets = 0
+        self.sent_bytes = 0
+        self.sent_packets = 0
+        self.last_received = time.monotonic()
+        """``time.monotonic()`` when packets last came in (or when it connected)."""
         self._notify = notify
         self._max_unsent = max_unsent
         self._opened = trio.Event()
@@ -125,6 +138,8 @@ class Connection:
         if self._closing:
             return False
         chunk = self.transport.frame(payload)
+        self.sent_packets += 1
+        self.sent_bytes += len(payload)
         if not self._buffered and not self._in_flight:
             chunk = self.transport.send_now(chunk)
             if chunk is None:
@@ -197,6 +212,9 @@ class Connection:
         else:
             receive = partial(self._receive_within, heartbeat)
         while (packets := await receive()) is not None:
+            self.received_packets += len(packets)
+            self.received_bytes += sum(map(len, packets))
+            self.last_received = time.monotonic()
             await deliver(self, packets)
 
     async def _receive_within(self, heartbeat: float) -> list[bytes] | None:

@@ -44,7 +44,7 @@ from __future__ import annotations
 import logging
 import math
 import socket
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from functools import partial
 from typing import Any
 
@@ -55,10 +55,12 @@ from meshnet.errors import CallError, MeshnetError
 from meshnet.gate.conf import GateConf, parse_conf, tls_context
 from meshnet.gate.connection import Connection
 from meshnet.gate.connections import ConnectionRegistry, connections
+from meshnet.gate.stats import GateStats, connection_info
 from meshnet.gate.transport import TransportError, TransportSettings, open_transport, refuse
 from meshnet.listen import hold_fd_budget, open_listeners
 from meshnet.message import CLIENT
 from meshnet.net import peer_name
+from meshnet.probes import ConnectionInfo, Sample
 from meshnet.service import Service, command
 
 logger = logging.getLogger(__name__)
@@ -79,6 +81,8 @@ class GateServer(Service):
         self._listeners: list[trio.CancelScope] = []
         self._limits: ConnectionLimits | None = None
         self._settings = TransportSettings(max_packet=0)
+        self.gate_stats = GateStats()
+        """Traffic and errors, for the node's metrics (``metric_samples``)."""
         self._warnings_in: trio.MemorySendChannel[tuple[int, int]] | None = None
 
     async def init(self, conf: Mapping[str, Any] | None = None) -> None:
@@ -175,6 +179,16 @@ class GateServer(Service):
         connection.close()
         return True
 
+    # --- for the node's metrics and console (meshnet.probes) --------------------------
+
+    def metric_samples(self) -> Iterator[Sample]:
+        """Open connections, traffic, unsent bytes and errors by kind."""
+        return self.gate_stats.samples(self._open_connections())
+
+    def connection_rows(self) -> list[ConnectionInfo]:
+        """The gate's open connections, for the console's ``netstat``."""
+        return [connection_info(c) for c in self._open_connections()]
+
     # --- hooks ----------------------------------------------------------------------
 
     async def on_open(self, conf: GateConf) -> None:
@@ -209,6 +223,13 @@ class GateServer(Service):
 
     # --- helpers --------------------------------------------------------------------
 
+    def _open_connections(self) -> Iterator[Connection]:
+        registry = self.connections
+        for fd in registry.of_gate(self.address):
+            connection = registry.get(fd)
+            if connection is not None:
+                yield connection
+
     def _own(self, fd: int) -> Connection | None:
         connection = self.connections.get(fd)
         if connection is None or connection.gate != self.address:
@@ -241,6 +262,7 @@ class GateServer(Service):
         if not self._limits.take_slot():
             peer = peer_name(stream)
             logger.warning("refused %s (%s): maxclient %d reached", peer, kind, conf.maxclient)
+            self.gate_stats.refused()
             try:
                 await refuse(kind, stream, self._settings.tls is not None)
             except Exception as exc:  # the client went away first: nothing to do
@@ -250,6 +272,7 @@ class GateServer(Service):
             connection = await self._converse(stream, kind, fd, conf)
         finally:
             self._limits.free_slot()
+        self.gate_stats.ended(connection)
         if connection is not None:  # its socket is closed: the connection's last hooks
             if connection.error is not None:
                 await self._hook(self.error, connection.fd, connection.error)

@@ -16,7 +16,8 @@ without a status line.
 from __future__ import annotations
 
 import logging
-from collections.abc import Hashable, Sequence
+from collections import Counter
+from collections.abc import Hashable, Iterator, Sequence
 
 import trio
 
@@ -34,6 +35,7 @@ from meshnet.login.wire import (
     ok_status,
 )
 from meshnet.net import close_gracefully, peer_name, serve_tcp
+from meshnet.probes import Sample
 from meshnet.service import Service, command
 
 logger = logging.getLogger(__name__)
@@ -71,6 +73,9 @@ class LoginServer(Service):
         self.multilogin = multilogin
         self.handshake_timeout = handshake_timeout
         self._logging_in: set[Hashable] = set()
+        self.login_attempts: Counter[str] = Counter()
+        """Connections by how they ended: the status code sent (``"200"``, ``"400"``,
+        ...), ``"closed"`` (mid-handshake) or ``"timeout"``; for the node's metrics."""
         limits = ConnectionLimits(maxclient, max_per_address, per_address_exempt)
         self._port, _ = await serve_tcp(self, self._serve, host, port, limits=limits)
 
@@ -102,6 +107,12 @@ class LoginServer(Service):
         """The port the server listens on."""
         return self._port
 
+    def metric_samples(self) -> Iterator[Sample]:
+        """Login attempts by status, for the node's metrics (``meshnet.probes``)."""
+        for status, count in sorted(self.login_attempts.items()):
+            help_text = "Login server connections by how they ended (status code sent)."
+            yield Sample("login_attempts_total", "counter", help_text, count, {"status": status})
+
     # --- one connection -------------------------------------------------------------
 
     async def _serve(self, stream: trio.SocketStream) -> None:
@@ -112,18 +123,23 @@ class LoginServer(Service):
                 secret, token = await self._exchange(lines)
         except handshake.HandshakeFailed as exc:
             logger.info("%s: 400 Bad Request: %s", peer, exc)
+            self.login_attempts["400"] += 1
             await lines.send_lines(BAD_REQUEST)
             await close_gracefully(stream)
             return
         except (LineTooLong, PeerClosed) as exc:
             logger.info("%s: closed mid-handshake: %s", peer, exc)
+            self.login_attempts["closed"] += 1
             return
         except trio.TooSlowError:
             logger.info(
                 "%s: closed: handshake not finished within %gs", peer, self.handshake_timeout
             )
+            self.login_attempts["timeout"] += 1
             return
-        await lines.send_lines(await self._admit(peer, secret, token))
+        status = await self._admit(peer, secret, token)
+        self.login_attempts[status[:3].decode()] += 1
+        await lines.send_lines(status)
         await close_gracefully(stream)
 
     async def _exchange(self, lines: LineStream) -> tuple[bytes, bytes]:

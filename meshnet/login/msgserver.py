@@ -19,7 +19,8 @@ the new connection runs it. The handshake index must be decimal digits (skynet's
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections import Counter
+from collections.abc import Iterator, Mapping
 from typing import Any, ClassVar
 
 from meshnet.errors import MeshnetError
@@ -35,6 +36,7 @@ from meshnet.login.msgstate import (
     check_handshake,
 )
 from meshnet.login.wire import Request, TruncatedPacket, make_username, unpack_request
+from meshnet.probes import Sample
 from meshnet.service import command
 
 logger = logging.getLogger(__name__)
@@ -73,6 +75,10 @@ class MsgServer(GateServer):
         """Connections whose first packet (the handshake) has not come yet -> their peer."""
         self._connections: dict[int, User] = {}
         """Connections past their handshake -> their user."""
+        self.msgserver_handshakes: Counter[str] = Counter()
+        """Handshakes by the status code answered (``"200"``, ``"404"``, ...)."""
+        self.msgserver_cache_hits = 0
+        """Requests answered from the response cache instead of running again."""
 
     # --- what subclasses write ------------------------------------------------------
 
@@ -166,6 +172,17 @@ class MsgServer(GateServer):
         user = self._users.get(username)
         return None if user is None else user.peer
 
+    def metric_samples(self) -> Iterator[Sample]:
+        """The gate's figures, handshakes by status and response cache hits."""
+        yield from super().metric_samples()
+        for status, count in sorted(self.msgserver_handshakes.items()):
+            help_text = "msgserver handshakes by the status code answered."
+            yield Sample(
+                "msgserver_handshakes_total", "counter", help_text, count, {"status": status}
+            )
+        help_text = "msgserver requests answered from the response cache, not run again."
+        yield Sample("msgserver_cache_hits_total", "counter", help_text, self.msgserver_cache_hits)
+
     # --- gate hooks -----------------------------------------------------------------
 
     async def connect(self, fd: int, addr: str) -> None:
@@ -196,6 +213,7 @@ class MsgServer(GateServer):
         if isinstance(step, Entry):
             self.fork(self._answer, user, step, request)
         elif step is not None:
+            self.msgserver_cache_hits += 1
             self._send(user, step)
 
     # --- helpers --------------------------------------------------------------------
@@ -203,6 +221,7 @@ class MsgServer(GateServer):
     def _handshake(self, fd: int, peer: str, packet: bytes) -> User | None:
         """Answer a connection's handshake; return its user if it was accepted."""
         status, user, index = check_handshake(self._users, packet)
+        self.msgserver_handshakes[status[:3].decode()] += 1
         self.connections.write(fd, status)
         if user is None:
             logger.info("connection %d from %s: handshake refused: %s", fd, peer, status.decode())
