@@ -78,8 +78,12 @@ def reported_connections(node: Node) -> list[ConnectionInfo]:
     return sorted(rows, key=lambda row: row.fd)
 
 
+def live_services(node: Node) -> list[ServiceContext]:
+    """The runtime state of the node's live services, oldest first."""
+    return [ctx for ctx in map(node.context_of, node.services()) if ctx is not None]
+
+
 def _reporting(node: Node, method: str) -> Iterator[ServiceContext]:
-    for address in node.services():
-        ctx = node.context_of(address)
-        if ctx is not None and callable(getattr(type(ctx.instance), method, None)):
+    for ctx in live_services(node):
+        if callable(getattr(type(ctx.instance), method, None)):
             yield ctx
