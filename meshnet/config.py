@@ -10,7 +10,9 @@ from typing import Any
 
 from meshnet.context import DEFAULT_CALL_TIMEOUT
 from meshnet.errors import MeshnetError
+from meshnet.hostport import HostPortError, is_loopback, parse_hostport
 from meshnet.sections import Section, registered_sections
+from meshnet.watchdog import DEFAULT_SLOW_HANDLER
 
 NO_TIMEOUT = "none"
 """``call_timeout = "none"``: calls without a timeout of their own wait forever."""
@@ -35,6 +37,13 @@ class NodeConfig:
     paths: list[Path] = field(default_factory=list)
     sections: list[tuple[Section, Any]] = field(default_factory=list)
     """The packages' sections (``[cluster]``, ...) with what each ``parse`` read."""
+    console: tuple[str, int] | None = None
+    """Where the debug console listens (``meshnet.console``), if anywhere."""
+    console_password: str | None = None
+    metrics: tuple[str, int] | None = None
+    """Where the metrics endpoint and status page listen (``meshnet.metrics``)."""
+    slow_handler: float | None = DEFAULT_SLOW_HANDLER
+    """Seconds a handler may hold the event loop before it is logged (None: never)."""
 
 
 def load_config(path: str | Path) -> NodeConfig:
@@ -61,6 +70,10 @@ _SCHEMA: dict[str, dict[str, tuple[type | tuple[type, ...], bool]]] = {
         "call_timeout": ((int, float, str), False),
         "strict_codec": (bool, False),
         "paths": (list, False),
+        "console": (str, False),
+        "console_password": (str, False),
+        "metrics": (str, False),
+        "slow_handler": ((int, float, str), False),
     },
     "start": {
         "service": (str, True),
@@ -85,7 +98,11 @@ def _build(path: Path, raw: dict[str, Any]) -> NodeConfig:
     level = node.get("log_level", "INFO").upper()
     if not isinstance(logging.getLevelName(level), int):
         raise ConfigError(f"{path}: node.log_level {level!r} is not a logging level")
-    timeout = _call_timeout(path, node.get("call_timeout", DEFAULT_CALL_TIMEOUT))
+    timeout = _seconds(path, "call_timeout", node.get("call_timeout", DEFAULT_CALL_TIMEOUT))
+    slow_handler = _seconds(path, "slow_handler", node.get("slow_handler", DEFAULT_SLOW_HANDLER))
+    console = _hostport(path, "console", node.get("console"))
+    password = node.get("console_password")
+    _check_console(path, console, password)
     paths = node.get("paths", [])
     if not all(isinstance(p, str) for p in paths):
         raise ConfigError(f"{path}: node.paths must be a list of directory names")
@@ -104,6 +121,10 @@ def _build(path: Path, raw: dict[str, Any]) -> NodeConfig:
             for name, section in extensions.items()
             if name in raw
         ],
+        console=console,
+        console_password=password,
+        metrics=_hostport(path, "metrics", node.get("metrics")),
+        slow_handler=slow_handler,
     )
 
 
@@ -114,14 +135,39 @@ def _parse_section(path: Path, name: str, section: Section, table: Any, node_nam
         raise ConfigError(f"{path}: [{name}]: {exc}") from None
 
 
-def _call_timeout(path: Path, value: float | str) -> float | None:
+def _seconds(path: Path, key: str, value: float | str) -> float | None:
+    """A positive number of seconds, or None for ``"none"``."""
     if value == NO_TIMEOUT:
         return None
     if isinstance(value, str) or value <= 0:
         raise ConfigError(
-            f"{path}: node.call_timeout must be positive seconds or {NO_TIMEOUT!r}, not {value!r}"
+            f"{path}: node.{key} must be positive seconds or {NO_TIMEOUT!r}, not {value!r}"
         )
     return float(value)
+
+
+def _hostport(path: Path, key: str, value: str | None) -> tuple[str, int] | None:
+    if value is None:
+        return None
+    try:
+        return parse_hostport(value)
+    except HostPortError as exc:
+        raise ConfigError(f"{path}: node.{key}: {exc}") from None
+
+
+def _check_console(path: Path, console: tuple[str, int] | None, password: str | None) -> None:
+    if console is None:
+        if password is not None:
+            raise ConfigError(f"{path}: node.console_password is set but node.console is not")
+        return
+    if password == "":
+        raise ConfigError(f"{path}: node.console_password must not be empty")
+    if password is None and not is_loopback(console[0]):
+        raise ConfigError(
+            f"{path}: node.console listens on {console[0]}, which is not a loopback "
+            "address: set node.console_password too (the console can start services and "
+            "call any command)"
+        )
 
 
 def _check_section(path: Path, section: str, values: dict[str, Any]) -> dict[str, Any]:

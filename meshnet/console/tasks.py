@@ -1,0 +1,61 @@
+"""The console's ``task ADDR``: a service's pending calls and its tree of tasks, each with
+the line it is waiting at (like skynet's ``task`` command, which shows its coroutines)."""
+
+from __future__ import annotations
+
+import os
+
+import trio
+from trio.lowlevel import Task
+
+from meshnet.address import format_address
+from meshnet.console.tables import table
+from meshnet.context import ServiceContext
+from meshnet.frames import coroutine_frames
+
+
+def describe_tasks(ctx: ServiceContext) -> str:
+    """Pending calls, calls owed an answer, and the task tree of ``ctx``."""
+    parts = []
+    if ctx.pending:
+        rows = [
+            (
+                session,
+                _target(call.target),
+                "none" if call.timeout is None else f"{call.timeout:g}s",
+            )
+            for session, call in sorted(ctx.pending.items())
+        ]
+        parts.append("pending calls:\n" + table(["session", "target", "timeout"], rows))
+    else:
+        parts.append("pending calls: none")
+    owed = sorted(message.describe() for message in ctx.open_requests)
+    parts.append("owes answers to: " + ("none" if not owed else "\n  " + "\n  ".join(owed)))
+    lines = ["tasks:"]
+    for task in ctx.nursery.child_tasks:
+        _tree(task, 1, lines)
+    parts.append("\n".join(lines))
+    return "\n".join(parts)
+
+
+def _tree(task: Task, depth: int, lines: list[str]) -> None:
+    lines.append(f"{'  ' * depth}{task.name} {_where(task)}")
+    for nursery in task.child_nurseries:
+        for child in nursery.child_tasks:
+            _tree(child, depth + 1, lines)
+
+
+def _where(task: Task) -> str:
+    """Where the task waits: its innermost frame outside trio's own code."""
+    frames = [f for f in coroutine_frames(task.coro) if not f.f_code.co_filename.startswith(_TRIO)]
+    if not frames:
+        return "(running)"
+    frame = frames[-1]
+    return f"at {frame.f_code.co_filename}:{frame.f_lineno} in {frame.f_code.co_name}"
+
+
+_TRIO = os.path.dirname(trio.__file__)
+
+
+def _target(target: int | str) -> str:
+    return target if isinstance(target, str) else format_address(target)
