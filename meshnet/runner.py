@@ -24,7 +24,7 @@ from meshnet.errors import ServiceStartError
 from meshnet.listen import warn_if_fd_limit_low
 from meshnet.loader import load_service_class
 from meshnet.log import configure
-from meshnet.node import open_node
+from meshnet.node import Node, open_node
 
 logger = logging.getLogger(__name__)
 
@@ -134,11 +134,13 @@ async def _serve(
             config.name,
             strict_codec=config.strict_codec,
             call_timeout=config.call_timeout,
+            slow_handler=config.slow_handler,
         ) as node:
             logger.info(
                 "node %r (id %d) starting %s", config.name, config.node_id, config.start_service
             )
             try:
+                await _start_operator_services(node, config)
                 for section, settings in config.sections:
                     await section.start(node, settings)
                 await node.newservice(start_class, *config.start_args)
@@ -162,3 +164,16 @@ def _notify_ready() -> None:
         os.close(int(fd))
     except (ValueError, OSError) as exc:
         logger.warning("%s=%s: could not say the node is ready: %s", READY_FD_ENV, fd, exc)
+
+
+async def _start_operator_services(node: Node, config: NodeConfig) -> None:
+    """The metrics endpoint and the debug console, if the config asks for them; first, so
+    that they see the start service come up."""
+    if config.metrics is not None:
+        from meshnet.metrics import MetricsServer
+
+        await node.newservice(MetricsServer, *config.metrics)
+    if config.console is not None:
+        from meshnet.console import ConsoleServer
+
+        await node.newservice(ConsoleServer, *config.console, config.console_password)
