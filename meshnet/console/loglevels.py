@@ -42,6 +42,8 @@ class ServiceLevels(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         """True if ``record`` reaches its service's level."""
+        if not self.levels:
+            return True  # nothing asked for: the handlers' own levels decide
         address = getattr(record, "address", None)
         return record.levelno >= self.levels.get(address, self.node_level)  # type: ignore[arg-type]
 

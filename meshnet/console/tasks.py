@@ -8,6 +8,7 @@ import os
 import trio
 from trio.lowlevel import Task
 
+import meshnet
 from meshnet.address import format_address
 from meshnet.console.tables import table
 from meshnet.context import ServiceContext
@@ -46,15 +47,18 @@ def _tree(task: Task, depth: int, lines: list[str]) -> None:
 
 
 def _where(task: Task) -> str:
-    """Where the task waits: its innermost frame outside trio's own code."""
+    """Where the task waits: its innermost frame outside trio and the runtime core (a
+    handler awaiting a call shows the handler's line), else outside trio."""
     frames = [f for f in coroutine_frames(task.coro) if not f.f_code.co_filename.startswith(_TRIO)]
+    own = [f for f in frames if os.path.dirname(f.f_code.co_filename) != _CORE]
     if not frames:
         return "(running)"
-    frame = frames[-1]
+    frame = (own or frames)[-1]
     return f"at {frame.f_code.co_filename}:{frame.f_lineno} in {frame.f_code.co_name}"
 
 
 _TRIO = os.path.dirname(trio.__file__)
+_CORE = os.path.dirname(meshnet.__file__)
 
 
 def _target(target: int | str) -> str:
