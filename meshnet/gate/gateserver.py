@@ -272,7 +272,8 @@ class GateServer(Service):
             connection = await self._converse(stream, kind, fd, conf)
         finally:
             self._limits.free_slot()
-        self.gate_stats.ended(connection)
+        if connection is None:
+            self.gate_stats.never_served()
         if connection is not None:  # its socket is closed: the connection's last hooks
             if connection.error is not None:
                 await self._hook(self.error, connection.fd, connection.error)
@@ -346,6 +347,7 @@ class GateServer(Service):
                 await connection.serve(self._deliver, heartbeat)
             finally:
                 registry.remove(connection)
+                self.gate_stats.ended(connection)
             if connection.error is not None:
                 logger.info(
                     "connection %d from %s: %s", connection.fd, connection.peer, connection.error

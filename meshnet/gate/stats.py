@@ -50,11 +50,8 @@ class GateStats:
         ``error_kind``, plus ``maxclient`` (refused) and ``handshake`` (a WebSocket
         handshake that failed, or a socket that failed before it was served)."""
 
-    def ended(self, connection: Connection | None) -> None:
-        """A connection ended (None: it never got going); add it to the totals."""
-        if connection is None:
-            self.errors["handshake"] += 1
-            return
+    def ended(self, connection: Connection) -> None:
+        """A connection ended (it is no longer registered): add it to the totals."""
         self.closed += 1
         self.received_bytes += connection.received_bytes
         self.received_packets += connection.received_packets
@@ -62,6 +59,10 @@ class GateStats:
         self.sent_packets += connection.sent_packets
         if connection.error is not None:
             self.errors[error_kind(connection.error)] += 1
+
+    def never_served(self) -> None:
+        """A connection failed before it was served (a WebSocket handshake, ...)."""
+        self.errors["handshake"] += 1
 
     def refused(self) -> None:
         """A connection was turned away: ``maxclient`` connections were open."""

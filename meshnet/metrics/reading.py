@@ -6,9 +6,10 @@ Everything is read when asked, from counters the runtime and the services keep
 
 from __future__ import annotations
 
-import time
 from collections import defaultdict
 from dataclasses import dataclass
+
+import trio
 
 from meshnet.node import Node
 from meshnet.observe import Label, ServiceTotals, label_of
@@ -20,7 +21,7 @@ class Reading:
     """The figures of one node at one moment."""
 
     taken: float
-    """``time.monotonic()`` when it was read."""
+    """trio's clock when it was read."""
     services: dict[Label, ServiceTotals]
     """By ``(class, name)``, those that ended included."""
     samples: dict[str, list[tuple[Label, Sample]]]
@@ -57,7 +58,7 @@ def read_node(node: Node) -> Reading:
     for ctx, sample in reported_samples(node):
         samples[sample.name].append((label_of(ctx), sample))
     return Reading(
-        taken=time.monotonic(),
+        taken=trio.current_time(),
         services=observer.totals(live),
         samples=dict(samples),
         restarts=dict(node.restarts),
