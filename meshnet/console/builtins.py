@@ -219,7 +219,7 @@ async def log(console: ConsoleServer, words: Words) -> str:
 
 def _service(console: ConsoleServer, words: Words) -> ServiceContext:
     target = words.address()
-    return console.node.resolve(target)
+    return console.node.local(target)
 
 
 def _stoppable(console: ConsoleServer, words: Words) -> ServiceContext:
