@@ -28,14 +28,14 @@ if TYPE_CHECKING:
 
 
 @console_command("help", "help", "list the commands")
-async def help_(console: ConsoleServer, words: Words) -> str:
+async def _help(console: ConsoleServer, words: Words) -> str:
     words.done()
     rows = [(c.usage, c.help) for c in sorted(COMMANDS.values(), key=lambda c: c.name)]
     return table(["command", "what it does"], rows)
 
 
 @console_command("list", "list", "every service: address, names, class, start arguments")
-async def list_(console: ConsoleServer, words: Words) -> str:
+async def _list(console: ConsoleServer, words: Words) -> str:
     words.done()
     rows = [
         (ctx.label, _names(ctx), service_key(type(ctx.instance)), _args(console, ctx))
@@ -49,7 +49,7 @@ async def list_(console: ConsoleServer, words: Words) -> str:
     "stat",
     "every service: queued messages, handled, failed, pending calls, tasks, CPU seconds",
 )
-async def stat(console: ConsoleServer, words: Words) -> str:
+async def _stat(console: ConsoleServer, words: Words) -> str:
     words.done()
     sampling = console.node.observer is not None and console.node.observer.sampling
     rows = [
@@ -72,7 +72,7 @@ async def stat(console: ConsoleServer, words: Words) -> str:
 
 
 @console_command("info", "info ADDR", "everything the runtime knows about one service")
-async def info(console: ConsoleServer, words: Words) -> str:
+async def _info(console: ConsoleServer, words: Words) -> str:
     ctx = _service(console, words)
     words.done()
     stats = ctx.stats
@@ -97,7 +97,7 @@ async def info(console: ConsoleServer, words: Words) -> str:
 
 
 @console_command("mem", "mem", "the process's resident memory and an estimate per service")
-async def mem(console: ConsoleServer, words: Words) -> str:
+async def _mem(console: ConsoleServer, words: Words) -> str:
     words.done()
     rows = []
     for ctx in live_services(console.node):
@@ -108,7 +108,7 @@ async def mem(console: ConsoleServer, words: Words) -> str:
 
 
 @console_command("gc", "gc", "run a full garbage collection; show what it freed")
-async def gc_(console: ConsoleServer, words: Words) -> str:
+async def _gc(console: ConsoleServer, words: Words) -> str:
     words.done()
     before = resident_bytes()
     collected = gc.collect()
@@ -120,7 +120,7 @@ async def gc_(console: ConsoleServer, words: Words) -> str:
 
 
 @console_command("ping", "ping ADDR", "a round trip through the service's mailbox")
-async def ping(console: ConsoleServer, words: Words) -> str:
+async def _ping(console: ConsoleServer, words: Words) -> str:
     ctx = _service(console, words)
     words.done()
     started = time.perf_counter()
@@ -129,48 +129,48 @@ async def ping(console: ConsoleServer, words: Words) -> str:
 
 
 @console_command("call", "call ADDR CMD ARGS...", "call a command; ARGS are JSON literals")
-async def call(console: ConsoleServer, words: Words) -> str:
+async def _call(console: ConsoleServer, words: Words) -> str:
     target, name, args = _request(console, words)
     return _json(await console.call(target, name, *args))
 
 
 @console_command("send", "send ADDR CMD ARGS...", "send a command (no answer); ARGS are JSON")
-async def send(console: ConsoleServer, words: Words) -> str:
+async def _send(console: ConsoleServer, words: Words) -> str:
     target, name, args = _request(console, words)
     await console.send(target, name, *args)
     return f"sent {name!r} to {_shown(target)}"
 
 
 @console_command("start", "start CLASS ARGS...", "start package.module:Class with JSON arguments")
-async def start(console: ConsoleServer, words: Words) -> str:
+async def _start(console: ConsoleServer, words: Words) -> str:
     spec = words.text("CLASS")
     args = words.json_values()
     return str(await console.newservice(spec, *args))
 
 
 @console_command("exit", "exit ADDR", "end a service as if it called exit() (a normal end)")
-async def exit_(console: ConsoleServer, words: Words) -> str:
+async def _exit(console: ConsoleServer, words: Words) -> str:
     ctx = _stoppable(console, words)
     await console.node.exit_service(ctx.address)
     return f"{ctx.label} exited"
 
 
 @console_command("kill", "kill ADDR", "stop a service now; its callers get ServiceExited")
-async def kill(console: ConsoleServer, words: Words) -> str:
+async def _kill(console: ConsoleServer, words: Words) -> str:
     ctx = _stoppable(console, words)
     await console.node.kill(ctx.address)
     return f"{ctx.label} killed"
 
 
 @console_command("service", "service", "the unique services (uniqueservice) and their addresses")
-async def service(console: ConsoleServer, words: Words) -> str:
+async def _service(console: ConsoleServer, words: Words) -> str:
     words.done()
     rows = sorted((key, str(address)) for key, address in console.node.unique_services().items())
     return table(["class", "address"], rows) if rows else "no unique services"
 
 
 @console_command("task", "task ADDR", "a service's pending calls and task tree, with their lines")
-async def task(console: ConsoleServer, words: Words) -> str:
+async def _task(console: ConsoleServer, words: Words) -> str:
     ctx = _service(console, words)
     words.done()
     return describe_tasks(ctx)
@@ -179,7 +179,7 @@ async def task(console: ConsoleServer, words: Words) -> str:
 @console_command(
     "netstat", "netstat", "client connections: peer, bytes in and out, unsent, idle seconds"
 )
-async def netstat(console: ConsoleServer, words: Words) -> str:
+async def _netstat(console: ConsoleServer, words: Words) -> str:
     words.done()
     rows = [
         (
@@ -203,7 +203,7 @@ async def netstat(console: ConsoleServer, words: Words) -> str:
 @console_command(
     "log", "log ADDR LEVEL", "log one service at LEVEL (DEBUG ... CRITICAL, or default)"
 )
-async def log(console: ConsoleServer, words: Words) -> str:
+async def _log(console: ConsoleServer, words: Words) -> str:
     ctx = _service(console, words)
     level = words.text("LEVEL")
     words.done()
