@@ -9,6 +9,8 @@ Servers:
   bare     trio, one task per connection: split 2-byte frames, send each packet back
   gate     a meshnet GateServer that forwards each connection to its own agent service,
            whose on_client writes the packet back (skynet's gate + agent echo)
+  gate_metrics  the same, on a node that serves its metrics (``meshnet.metrics``), for
+           the ``echo_*_metrics_on_vs_off`` ratios: what metrics cost
   trivial  selectors echo of raw bytes, no framing: the load generator's own ceiling,
            to show that the generator is not what limits the other figures
 
@@ -41,13 +43,14 @@ from meshnet import Service, open_node
 from meshnet.gate.connections import connections
 from meshnet.gate.framing import Splitter, pack
 from meshnet.gate.gateserver import GateServer
+from meshnet.metrics import MetricsServer
 
 HOST = "127.0.0.1"
 SIZES = {"16B": 16, "1KiB": 1024}
 CONNECTIONS = (1, 100, 1000)
 WARMUP = 0.3
 """Seconds of load before measuring starts."""
-SERVERS = ("bare", "gate")
+SERVERS = ("bare", "gate", "gate_metrics")
 
 
 # --- servers -------------------------------------------------------------------------
@@ -81,8 +84,10 @@ class EchoGate(GateServer):
         await self.post(self.agents.pop(fd), "quit")
 
 
-async def serve_gate() -> None:
+async def serve_gate(metrics: bool = False) -> None:
     async with open_node() as node:
+        if metrics:
+            await node.newservice(MetricsServer, HOST, 0)
         gate = await node.newservice(EchoGate, {"address": HOST, "port": 0, "maxclient": 4096})
         ports = await node.call(gate, "ports")
         announce(ports["port"])
@@ -255,6 +260,11 @@ def main(seconds: float, rounds: int) -> None:
             ratio = best["gate", conns, label]["rate"] / best["bare", conns, label]["rate"]
             lines.append(f"RATIO gate.echo_{label}_{conns}c_vs_bare {ratio:.2f}")
     for conns in CONNECTIONS:
+        for label in SIZES:
+            on, off = best["gate_metrics", conns, label], best["gate", conns, label]
+            ratio = on["rate"] / off["rate"]
+            lines.append(f"RATIO gate.echo_{label}_{conns}c_metrics_on_vs_off {ratio:.2f}")
+    for conns in CONNECTIONS:
         fastest = max(best[kind, conns, "16B"]["rate"] for kind in SERVERS)
         headroom = best["trivial", conns, "16B"]["rate"] / fastest
         lines.append(f"RATIO gate.loadgen_headroom_{conns}c {headroom:.2f}")
@@ -268,8 +278,8 @@ if __name__ == "__main__":
     parser.add_argument("--serve", choices=(*SERVERS, "trivial"), help=argparse.SUPPRESS)
     parser.add_argument("--load", nargs=4, help=argparse.SUPPRESS)
     options = parser.parse_args()
-    if options.serve == "gate":
-        trio.run(serve_gate)
+    if options.serve in ("gate", "gate_metrics"):
+        trio.run(serve_gate, options.serve == "gate_metrics")
     elif options.serve == "bare":
         trio.run(serve_bare)
     elif options.serve == "trivial":

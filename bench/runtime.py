@@ -6,6 +6,9 @@ passing hiccup of a shared machine moves neither much. Besides the two ratios:
 
   call_100        calls/s with 100 callers at once (tasks of one service) to one echo
   idle_service    RSS per idle service, from starting 10,000 of them in a fresh node
+  *_metrics_on    the same calls and sends on a second node that serves its metrics
+                  (``meshnet.metrics``: the node observed, CPU sampled), measured in the
+                  same rounds; ``*_metrics_on_vs_off`` is what metrics cost
 
 Prints ``BENCH <name> <value> <unit>`` and ``RATIO <name> <value>`` lines (DESIGN §8).
 """
@@ -20,7 +23,8 @@ import time
 
 import trio
 
-from meshnet import Service, command, open_node
+from meshnet import Node, Service, command, open_node
+from meshnet.metrics import MetricsServer
 
 BUFFER = 4096
 """Memory-channel buffer of the one-way baseline; the same as a service's mailbox."""
@@ -147,17 +151,19 @@ async def main(n: int, rounds: int) -> None:
         for _ in range(rounds):
             round_rates = {
                 "bare_pingpong": n / await bare_pingpong(n),
-                "meshnet_call": n / await node.call(driver, "calls", echo, n, timeout=None),
+                "meshnet_call": await _rate(node, driver, "calls", echo, n),
                 "bare_channel_send": n / await bare_oneway(n),
-                "meshnet_send": n / await node.call(driver, "sends", echo, n, timeout=None),
-                "meshnet_call_100": n
-                / await node.call(driver, "concurrent_calls", echo, n, CALLERS, timeout=None),
+                "meshnet_send": await _rate(node, driver, "sends", echo, n),
+                "meshnet_call_100": await _rate(node, driver, "concurrent_calls", echo, n, CALLERS),
+                **await _with_metrics(n),
             }
-            for name, rate in round_rates.items():
-                rates.setdefault(name, []).append(rate)
+            for name, rate_now in round_rates.items():
+                rates.setdefault(name, []).append(rate_now)
             for name, (mesh, bare) in {
                 "call_vs_bare_pingpong": ("meshnet_call", "bare_pingpong"),
                 "send_vs_bare_channel": ("meshnet_send", "bare_channel_send"),
+                "call_metrics_on_vs_off": ("meshnet_call_metrics_on", "meshnet_call"),
+                "send_metrics_on_vs_off": ("meshnet_send_metrics_on", "meshnet_send"),
             }.items():
                 ratios.setdefault(name, []).append(round_rates[mesh] / round_rates[bare])
     idle = await idle_service_bytes(IDLE_SERVICES)
@@ -168,6 +174,23 @@ async def main(n: int, rounds: int) -> None:
         rounds_text = " ".join(f"{value:.2f}" for value in values)
         print(f"# {name} per round: {rounds_text}")
         print(f"RATIO runtime.{name} {statistics.median(values):.2f}")
+
+
+async def _with_metrics(n: int) -> dict[str, float]:
+    """Calls and sends on a node serving its metrics, which is gone afterwards (its CPU
+    sampler, process-wide, with it)."""
+    async with open_node(node_id=2, name="metrics") as node:
+        await node.newservice(MetricsServer, "127.0.0.1", 0)
+        echo = await node.newservice(Echo)
+        driver = await node.newservice(Driver)
+        return {
+            "meshnet_call_metrics_on": await _rate(node, driver, "calls", echo, n),
+            "meshnet_send_metrics_on": await _rate(node, driver, "sends", echo, n),
+        }
+
+
+async def _rate(node: Node, driver: int, what: str, echo: int, n: int, *more: int) -> float:
+    return n / await node.call(driver, what, echo, n, *more, timeout=None)
 
 
 def _rss() -> int:
