@@ -39,7 +39,7 @@ from contextlib import contextmanager
 
 import trio
 
-from meshnet import Service, open_node
+from meshnet import Service, command, open_node
 from meshnet.gate.connections import connections
 from meshnet.gate.framing import Splitter, pack
 from meshnet.gate.gateserver import GateServer
@@ -65,7 +65,8 @@ class EchoAgent(Service):
     async def on_client(self, fd: int, packet: bytes) -> None:
         self.clients.write(fd, packet)
 
-    async def on_quit(self) -> None:
+    @command
+    async def quit(self) -> None:
         await self.exit()
 
 
@@ -81,7 +82,7 @@ class EchoGate(GateServer):
         await self.forward(fd, agent)
 
     async def disconnect(self, fd: int) -> None:
-        await self.post(self.agents.pop(fd), "quit")
+        await self.send(self.agents.pop(fd), "quit")
 
 
 async def serve_gate(metrics: bool = False) -> None:
