@@ -54,7 +54,13 @@ def _where(task: Task) -> str:
     if not frames:
         return "(running)"
     frame = (own or frames)[-1]
-    return f"at {frame.f_code.co_filename}:{frame.f_lineno} in {frame.f_code.co_name}"
+    return f"at {_shown(frame.f_code.co_filename)}:{frame.f_lineno} in {frame.f_code.co_name}"
+
+
+def _shown(filename: str) -> str:
+    """``filename`` relative to the node's working directory when it is inside it."""
+    relative = os.path.relpath(filename)
+    return filename if relative.startswith("..") else relative
 
 
 _TRIO = os.path.dirname(trio.__file__)
