@@ -5,26 +5,14 @@
 // usage: NODE_PATH=demo_game/web/node_modules node browser_demo.cjs URL USER PASSWORD
 // CHROMIUM (default /usr/bin/chromium) and SCREENSHOT (a PNG path, optional) in the env.
 "use strict";
-const fs = require("node:fs");
-const os = require("node:os");
 const path = require("node:path");
-const { chromium } = require("playwright-core");
+const { withPage } = require(path.join(__dirname, "..", "chromium.cjs"));
 
 const STEP_TIMEOUT = 15000;
 
 async function main() {
   const [url, user, password] = process.argv.slice(2);
-  const profile = fs.mkdtempSync(path.join(os.tmpdir(), "demo-chromium-"));
-  const context = await chromium.launchPersistentContext(profile, {
-    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-    headless: true,
-    args: [
-      "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-      "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    ],
-  });
-  try {
-    const page = context.pages()[0] || (await context.newPage());
+  await withPage(async (page) => {
     await page.goto(url);
     await page.waitForSelector("#controls:not([disabled])", { timeout: STEP_TIMEOUT });
     await page.fill("#user", user);
@@ -53,10 +41,7 @@ async function main() {
     await step("#ping", "ping", "ping: ok {}");
     for (const line of await log.allTextContents()) console.log(line);
     if (process.env.SCREENSHOT) await page.screenshot({ path: process.env.SCREENSHOT });
-  } finally {
-    await context.close();
-    fs.rmSync(profile, { recursive: true, force: true });
-  }
+  });
 }
 
 main().catch((error) => {

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import trio
 from demo_setup import HOST, start_demo
+from raw_http import get, http
 
 from demo_game.http import MAX_HEAD
 from demo_game.web import CBOR_X, WEB_DIR
@@ -21,21 +22,6 @@ BROWSER_TIMEOUT = 120.0
 needs_web_packages = pytest.mark.skipif(
     not CBOR_X.is_dir(), reason="the page's npm packages are not installed (make web)"
 )
-
-
-async def http(port: int, request: bytes) -> tuple[str, bytes]:
-    """Send a raw request; return the status line and the body."""
-    async with await trio.open_tcp_stream(HOST, port) as stream:
-        await stream.send_all(request)
-        received = b""
-        while chunk := await stream.receive_some():
-            received += chunk
-    head, _, body = received.partition(b"\r\n\r\n")
-    return head.partition(b"\r\n")[0].decode(), body
-
-
-def get(path: str, method: str = "GET") -> bytes:
-    return f"{method} {path} HTTP/1.1\r\nHost: localhost\r\n\r\n".encode()
 
 
 def sized_head(size: int) -> bytes:

@@ -1,14 +1,11 @@
-"""A test's HTTP client for the metrics endpoint: one request, the whole response."""
+"""Scraping the metrics endpoint of a test's node and reading what it says."""
 
 from __future__ import annotations
 
-import trio
 from prometheus_client.parser import text_string_to_metric_families
+from raw_http import HOST, get, http_with_headers
 
 from meshnet.metrics import MetricsServer
-
-HOST = "127.0.0.1"
-WAIT = 10.0
 
 
 async def start_metrics(node) -> int:
@@ -16,27 +13,9 @@ async def start_metrics(node) -> int:
     return await node.call(await node.newservice(MetricsServer, HOST, 0), "port")
 
 
-async def http(port: int, request: bytes) -> tuple[str, dict[str, str], bytes]:
-    """Send a raw request; return the status line, the headers and the body."""
-    with trio.fail_after(WAIT):
-        async with await trio.open_tcp_stream(HOST, port) as stream:
-            await stream.send_all(request)
-            received = b""
-            while chunk := await stream.receive_some():
-                received += chunk
-    head, _, body = received.partition(b"\r\n\r\n")
-    status, *lines = head.decode().split("\r\n")
-    headers = dict(line.lower().split(": ", 1) for line in lines)
-    return status, headers, body
-
-
-def get(path: str, method: str = "GET") -> bytes:
-    return f"{method} {path} HTTP/1.1\r\nHost: localhost\r\n\r\n".encode()
-
-
 async def scrape(port: int) -> dict[str, list]:
     """``/metrics`` parsed by prometheus_client: family name -> its samples."""
-    status, headers, body = await http(port, get("/metrics"))
+    status, headers, body = await http_with_headers(port, get("/metrics"))
     assert status == "HTTP/1.1 200 OK"
     assert headers["content-type"].startswith("text/plain; version=")
     return {f.name: f.samples for f in text_string_to_metric_families(body.decode())}

@@ -4,26 +4,14 @@
 // usage: NODE_PATH=demo_game/web/node_modules node status_page.cjs URL
 // CHROMIUM (default /usr/bin/chromium) and SCREENSHOT (a PNG path, optional) in the env.
 "use strict";
-const fs = require("node:fs");
-const os = require("node:os");
 const path = require("node:path");
-const { chromium } = require("playwright-core");
+const { withPage } = require(path.join(__dirname, "..", "chromium.cjs"));
 
 const TIMEOUT = 30000;
 
 async function main() {
   const [url] = process.argv.slice(2);
-  const profile = fs.mkdtempSync(path.join(os.tmpdir(), "status-chromium-"));
-  const context = await chromium.launchPersistentContext(profile, {
-    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-    headless: true,
-    args: [
-      "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-      "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    ],
-  });
-  try {
-    const page = context.pages()[0] || (await context.newPage());
+  await withPage(async (page) => {
     await page.goto(url);
     await page.waitForFunction(() => {
       const line = document.querySelector('.chart[data-series="handled"] polyline');
@@ -52,10 +40,7 @@ async function main() {
     });
     console.log(JSON.stringify(shown));
     if (process.env.SCREENSHOT) await page.screenshot({ path: process.env.SCREENSHOT, fullPage: true });
-  } finally {
-    await context.close();
-    fs.rmSync(profile, { recursive: true, force: true });
-  }
+  });
 }
 
 main().catch((error) => {

@@ -4,7 +4,8 @@ import json
 
 import pytest
 import trio
-from scrape import get, http, scrape, start_metrics, value
+from raw_http import get, http_with_headers
+from scrape import scrape, start_metrics, value
 
 from meshnet import CallError, RestartPolicy, Service, command
 from meshnet.gate import GateServer
@@ -209,7 +210,7 @@ async def test_status_json_has_the_services_and_the_rates_of_the_last_minutes(no
     for _ in range(3):
         await node.call(".store", "put", 1)
         await trio.sleep(2.5)
-    status, headers, body = await http(port, get("/status.json"))
+    status, headers, body = await http_with_headers(port, get("/status.json"))
     assert status == "HTTP/1.1 200 OK" and headers["content-type"] == "application/json"
     data = json.loads(body)
     row = next(s for s in data["services"] if s["name"] == ".store")
@@ -232,15 +233,17 @@ async def test_status_json_has_the_services_and_the_rates_of_the_last_minutes(no
 )
 async def test_anything_else_gets_an_error_status(node, request_bytes, status):
     port = await start_metrics(node)
-    assert (await http(port, request_bytes))[0] == status
-    assert (await http(port, get("/metrics")))[0] == "HTTP/1.1 200 OK"  # and it goes on
+    assert (await http_with_headers(port, request_bytes))[0] == status
+    assert (await http_with_headers(port, get("/metrics")))[
+        0
+    ] == "HTTP/1.1 200 OK"  # and it goes on
 
 
 async def test_the_status_page_is_served_and_head_has_no_body(node):
     port = await start_metrics(node)
-    status, headers, page = await http(port, get("/"))
+    status, headers, page = await http_with_headers(port, get("/"))
     assert status == "HTTP/1.1 200 OK" and headers["content-type"].startswith("text/html")
     assert b"/status.json" in page
-    status, headers, body = await http(port, get("/", "HEAD"))
+    status, headers, body = await http_with_headers(port, get("/", "HEAD"))
     assert (status, body) == ("HTTP/1.1 200 OK", b"")
     assert int(headers["content-length"]) == len(page)
