@@ -23,7 +23,7 @@ import trio
 
 from demo_game.client import hub_flow
 from demo_game.settings import Settings, parse_settings
-from meshnet.config import load_config
+from meshnet.config import NodeConfig, load_config
 from meshnet.errors import MeshnetError
 from meshnet.runner import READY_FD_ENV
 
@@ -39,7 +39,8 @@ class LaunchError(MeshnetError):
 
 def run_demo(config_path: Path) -> int:
     """``make demo``; returns the exit code (the client's: 0 if it ended logged in)."""
-    settings = parse_settings(*load_config(config_path).start_args)
+    config = load_config(config_path)
+    settings = parse_settings(*config.start_args)
     host = client_host(settings.hub["address"])
     node = start_node(config_path)
     code = 1
@@ -50,7 +51,7 @@ def run_demo(config_path: Path) -> int:
         print(f"\n$ {hint}", flush=True)
         flow = partial(hub_flow, host, settings.hub["port"], user, password, ws=False, say=print)
         code = 0 if trio.run(flow) else 1
-        print(_where(settings), flush=True)
+        print(_where(settings, config), flush=True)
         if node.wait() != 0:
             raise LaunchError(f"the node stopped with exit code {node.returncode}")
     except KeyboardInterrupt:
@@ -160,7 +161,7 @@ def _inline(values: dict[str, Any]) -> str:
     return "{ " + ", ".join(f"{key} = {json.dumps(value)}" for key, value in values.items()) + " }"
 
 
-def _where(settings: Settings) -> str:
+def _where(settings: Settings, config: NodeConfig) -> str:
     hub = settings.hub
     host = client_host(hub["address"])
     login = f"{client_host(settings.login_address)}:{settings.login_port}"
@@ -175,7 +176,20 @@ def _where(settings: Settings) -> str:
             f"  login server      {login}   (client --secure)",
             f"  msgserver         {msgserver}",
             f"  browser page      http://{client_host(settings.web_address)}:{settings.web_port}/",
+            *operator_lines(config, python),
             f"Try: {python} -m demo_game client --user NAME --password PASSWORD [--ws | --secure]",
             f"     {python} -m demo_game robots --count 100 --duration 10",
         ]
     )
+
+
+def operator_lines(config: NodeConfig, python: str) -> list[str]:
+    """Where the node's debug console and metrics listen, if its config turns them on."""
+    lines = []
+    if config.console is not None:
+        console = f"{client_host(config.console[0])}:{config.console[1]}"
+        lines.append(f"  debug console     {console}   ({python} -m meshnet console {console})")
+    if config.metrics is not None:
+        metrics = f"http://{client_host(config.metrics[0])}:{config.metrics[1]}"
+        lines.append(f"  status page       {metrics}/   (Prometheus: {metrics}/metrics)")
+    return lines

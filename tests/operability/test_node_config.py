@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from demo_game.launcher import operator_lines
 from meshnet.config import ConfigError, load_config
 from meshnet.hostport import HostPortError, is_loopback, parse_hostport
 from meshnet.watchdog import DEFAULT_SLOW_HANDLER
@@ -133,3 +134,11 @@ def test_a_node_started_from_its_config_serves_its_console_and_metrics(tmp_path)
         process.terminate()
         process.communicate(timeout=30)
     assert process.returncode == 0
+
+
+def test_make_demo_says_where_the_console_and_the_status_page_are():
+    config = load_config(REPO / "demo_game" / "node.toml")
+    assert operator_lines(config, "python") == [
+        "  debug console     127.0.0.1:7000   (python -m meshnet console 127.0.0.1:7000)",
+        "  status page       http://127.0.0.1:9100/   (Prometheus: http://127.0.0.1:9100/metrics)",
+    ]
