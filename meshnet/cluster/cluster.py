@@ -417,7 +417,7 @@ class Cluster:
 
 
 class ClusterNameError(MeshnetError):
-    """A name given to ``cluster.register`` is malformed."""
+    """A name given to ``cluster.register`` is malformed, or another node holds it."""
 
 
 class _Proxy:

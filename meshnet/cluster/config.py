@@ -13,7 +13,8 @@ shared secret, timings and limits, and how it discovers the other nodes.
 The node's own entry (by its ``[node] name``) says where it listens (``listen`` overrides
 the bind address, e.g. ``0.0.0.0:7101``). ``discovery = "redis"`` with ``redis = "redis://
 host:port/db"`` takes the nodes and names from Redis instead (the node registers itself
-with its ``address``).
+with its ``address``, under keys that begin with the cluster's ``name``; see
+``meshnet.cluster.redis_discovery``).
 """
 
 from __future__ import annotations
@@ -24,10 +25,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from meshnet.cluster.members import Member, MemberError, parse_host_port
+from meshnet.cluster.members import NAME, Member, MemberError, parse_host_port
 from meshnet.errors import MeshnetError
 
 MIN_SECRET = 16
+REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
+UNSPECIFIED_HOSTS = ("0.0.0.0", "::", "")
 
 
 class ClusterConfigError(MeshnetError):
@@ -47,6 +50,8 @@ class ClusterConfig:
     names: dict[str, str] = field(default_factory=dict)
     file: Path | None = None
     discovery: str = "static"
+    name: str = "meshnet"
+    """The cluster's name: the prefix of its keys in Redis (clusters can share a Redis)."""
     redis: str | None = None
     ttl: float = 3.0
     heartbeat: float = 1.0
@@ -66,6 +71,7 @@ _KEYS: dict[str, tuple[type | tuple[type, ...], str]] = {
     "nodes": (dict, "name = {address, id, absent}"),
     "names": (dict, "cluster-wide name = node"),
     "discovery": (str, '"static" or "redis"'),
+    "name": (str, "the cluster's name (Redis discovery: its keys' prefix)"),
     "redis": (str, "redis://host:port/db"),
     "ttl": ((int, float), "seconds a node's registration lives in Redis"),
     "heartbeat": ((int, float), "seconds between pings"),
@@ -110,7 +116,8 @@ def parse_cluster(table: dict[str, Any], base: Path, node_name: str) -> ClusterC
         names=_names(names, members, discovery),
         file=file,
         discovery=discovery,
-        redis=table.get("redis"),
+        name=_cluster_name(table),
+        redis=_redis_url(table),
         max_handshakes=table.get("max_handshakes", 64),
         **timings,
     )
@@ -173,6 +180,25 @@ def _names(names: Any, members: dict[str, Member], discovery: str) -> dict[str, 
     return dict(names)
 
 
+def _cluster_name(table: dict[str, Any]) -> str:
+    name = table.get("name", "meshnet")
+    if not NAME.fullmatch(name):
+        raise ClusterConfigError(
+            f"'cluster.name' must be 1-64 letters, digits, '_' or '-', not {name!r}"
+        )
+    return name
+
+
+def _redis_url(table: dict[str, Any]) -> str | None:
+    url = table.get("redis")
+    if url is not None and not url.startswith(REDIS_SCHEMES):
+        raise ClusterConfigError(
+            f"'cluster.redis' must be a URL starting with {', '.join(REDIS_SCHEMES)}, "
+            f"such as redis://127.0.0.1:6379/0, not {url!r}"
+        )
+    return url
+
+
 def _secret(table: dict[str, Any]) -> bytes:
     if "secret" in table and "secret_env" in table:
         raise ClusterConfigError("give either 'cluster.secret' or 'cluster.secret_env', not both")
@@ -206,7 +232,15 @@ def _check_self(config: ClusterConfig, node_name: str) -> None:
     if config.discovery == "static":
         if node_name not in config.nodes:
             raise ClusterConfigError(f"this node ({node_name!r}) is not among the cluster's nodes")
-    elif config.redis is None:
+        return
+    if config.redis is None:
         raise ClusterConfigError("'cluster.discovery = \"redis\"' needs 'cluster.redis'")
-    elif config.advertise is None and config.listen is None:
+    if config.advertise is not None:
+        return
+    if config.listen is None:
         raise ClusterConfigError("Redis discovery needs 'cluster.address' (host:port to dial)")
+    if config.listen[0] in UNSPECIFIED_HOSTS:
+        raise ClusterConfigError(
+            f"'cluster.listen' binds {config.listen[0]!r}, which other nodes cannot dial: "
+            "give 'cluster.address' (the host:port they dial)"
+        )
