@@ -6,9 +6,10 @@ STAMP := $(VENV)/.installed
 WEB := demo_game/web
 WEB_STAMP := $(WEB)/node_modules/.package-lock.json
 CHROMIUM := /usr/bin/chromium
+REDIS_SERVER := /usr/bin/redis-server
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: install web browser test demo bench lint docs dist clean
+.PHONY: install web browser redis test demo bench lint docs dist clean
 
 install: $(STAMP)
 
@@ -30,7 +31,13 @@ browser:
 	@[ -x $(CHROMIUM) ] || { $(SUDO) apt-get update -q && \
 		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium; }
 
-test: install web browser
+# Debian's redis-server, for the Redis discovery tests (they start their own server on a
+# free loopback port); skipped when it is already installed.
+redis:
+	@[ -x $(REDIS_SERVER) ] || { $(SUDO) apt-get update -q && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends redis-server; }
+
+test: install web browser redis
 	$(VENV)/bin/mkdocs build --strict --quiet
 	$(PY) -m pytest -q
 

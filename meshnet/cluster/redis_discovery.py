@@ -181,8 +181,9 @@ class RedisDiscovery:
         async with self._claiming:
             held = await self._claim_with_lease(claim, f"the cluster name {name!r}")
             if held:
+                self._names[name] = held[claim.key]
                 raise ClusterNameError(
-                    f"the cluster name {name!r} is held by node {_holder(held[claim.key])}"
+                    f"the cluster name {name!r} is held by node {held[claim.key]}"
                 )
             self._held[claim.key] = claim
             self._to_release.pop(claim.key, None)
@@ -215,7 +216,7 @@ class RedisDiscovery:
                 return owner
             if not held:
                 self._held[claim.key] = claim
-        owner = _holder(held[claim.key]) if held else self._name
+        owner = held.get(claim.key, self._name)
         self._owners[key] = owner
         return owner
 
@@ -228,6 +229,8 @@ class RedisDiscovery:
             try:
                 await self._session(client, None if self._started else task_status)
             except BaseException as exc:  # a session ends only by raising
+                # a stop, whatever coredis raised on its way out (it may be a stream error)
+                await trio.lowlevel.checkpoint_if_cancelled()
                 failure = _redis_failure(exc)
                 if failure is None:
                     error = _sole(exc, NodeIdTaken)
@@ -293,7 +296,7 @@ class RedisDiscovery:
                         "waiting %.2fs for the lease of %s to lapse (an earlier start of "
                         "this node that did not stop cleanly?)",
                         wait / 1000,
-                        ", ".join(sorted({_holder(v) for v, _ in held.values()})),
+                        ", ".join(sorted({holder for holder, _ in held.values()})),
                     )
                     await trio.sleep(wait / 1000 + LAPSE_MARGIN)
                 held = await _claim(client, claims, self._ttl, self._keys)
@@ -317,7 +320,7 @@ class RedisDiscovery:
         while held:
             lost_lease = [key for key in held if key in self._lease_keys]
             if lost_lease:
-                holders = ", ".join(sorted({_holder(held[key][0]) for key in lost_lease}))
+                holders = ", ".join(sorted({held[key][0] for key in lost_lease}))
                 raise NodeIdTaken(
                     f"this node ({self._name!r}, id {self._id}) cannot be in the cluster: its "
                     f"{' and '.join(_what(key, self._keys) for key in lost_lease)} "
@@ -329,7 +332,7 @@ class RedisDiscovery:
                     "%s is now held by node %s, which took it while this node was away from "
                     "Redis: this node no longer holds it",
                     _what(key, self._keys),
-                    _holder(holder),
+                    holder,
                 )
                 self._held.pop(key, None)
             claims = [claim for claim in claims if claim.key not in held]
@@ -338,8 +341,8 @@ class RedisDiscovery:
             self._held[claim.key] = claim
 
     async def _claim_with_lease(self, claim: _Claim, what: str) -> dict[str, str]:
-        """Claim ``claim`` together with this node's lease; the holders of ``claim``'s key
-        if another node has it (empty if it is this node's now)."""
+        """Claim ``claim`` together with this node's lease; {its key: the node holding it}
+        if another node has it, else empty (it is this node's now)."""
         try:
             held = await _claim(self._need_client(), [*self._lease, claim], self._ttl, self._keys)
         except _REDIS_DOWN as exc:
@@ -475,7 +478,7 @@ class RedisDiscovery:
         if value is None:
             self._names.pop(name, None)
         else:
-            self._names[name] = _holder(value)
+            self._names[name] = _node_of(value)
 
     def _changed(self, names: set[str]) -> None:
         if names:
@@ -656,10 +659,15 @@ return {live(KEYS[1], ARGV[1]), names}
 async def _claim(
     client: coredis.Redis[str], claims: Sequence[_Claim], ttl: float, keys: _Keys
 ) -> dict[str, tuple[str, int]]:
-    """Hold every claim for ``ttl`` seconds, or none: then the keys held by others, with
-    their holder's value and its milliseconds left."""
+    """Hold every claim for ``ttl`` seconds, or none: then {key: (the node holding it, its
+    milliseconds left)} for the keys other nodes hold."""
     reply = await _CLAIM(*_script_arguments(claims, ttl, keys), client=client)
-    return {reply[i]: (reply[i + 1], int(reply[i + 2])) for i in range(0, len(reply), 3)}
+    held = {}
+    for at in range(0, len(reply), 3):
+        key, value, left = reply[at : at + 3]
+        node_key = key.startswith(keys.node(""))
+        held[key] = (key.removeprefix(keys.node("")) if node_key else _node_of(value), int(left))
+    return held
 
 
 async def _release(client: coredis.Redis[str], claims: Sequence[_Claim], keys: _Keys) -> None:
@@ -694,11 +702,12 @@ _REDIS_DOWN = (RedisError, OSError, anyio.BrokenResourceError, anyio.ClosedResou
 
 
 def _redis_failure(exc: BaseException) -> BaseException | None:
-    """The Redis failure ``exc`` is (or, for a group, the first of them if the group holds
-    only those and cancellations); None if it is something else."""
+    """The Redis failure ``exc`` is (for a group, the first of the failures it holds, if it
+    holds nothing else); None if it is something else. A group with a cancellation in it
+    is a cancellation, whatever else coredis raised on the way out."""
     if isinstance(exc, BaseExceptionGroup):
         failures, rest = exc.split(_REDIS_DOWN)
-        if failures is None or (rest is not None and rest.split(trio.Cancelled)[1] is not None):
+        if failures is None or rest is not None:
             return None
         return _leaves(failures)[0]
     return exc if isinstance(exc, _REDIS_DOWN) else None
@@ -733,7 +742,7 @@ def _safe(url: str) -> str:
     return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:***@{netloc}"))
 
 
-def _holder(token: str) -> str:
+def _node_of(token: str) -> str:
     """The node name in a token (``node/incarnation``)."""
     return token.partition("/")[0]
 

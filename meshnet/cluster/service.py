@@ -21,9 +21,10 @@ class ClusterService(Service):
         self.cluster = cluster
         self.register(NAME)
         self.node.multicast.remote = cluster.channels
-        await self._ctx.nursery.start(cluster.discovery.run)
+        # listening before joining: once discovery tells the others of this node, they can dial it
         listeners = await cluster.listen(self.fork)
         self.fork(cluster.serve, listeners)
+        await self._ctx.nursery.start(cluster.discovery.run)
 
     async def on_exit(self) -> None:
         for link in self.cluster.links():

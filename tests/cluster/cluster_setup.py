@@ -59,9 +59,12 @@ async def _open_all(names, table, node_options):
             yield {first: node, **others}
 
 
-def node_config(tmp_path: Path, name: str, table: dict, service: str, args: list) -> Path:
-    """Write the TOML config of a node process in ``table``'s cluster; return its path."""
-    node_id = table["nodes"][name]["id"]
+def node_config(
+    tmp_path: Path, name: str, table: dict, service: str, args: list, node_id: int | None = None
+) -> Path:
+    """Write the TOML config of a node process in ``table``'s cluster; return its path.
+    ``node_id``: the node's id where ``table`` lists no nodes (Redis discovery)."""
+    node_id = table["nodes"][name]["id"] if node_id is None else node_id
     lines = [
         f'[node]\nname = "{name}"\nid = {node_id}\nlog_level = "INFO"\nstrict_codec = true\n',
         f'paths = ["{Path(__file__).parent}"]\n',
@@ -71,9 +74,10 @@ def node_config(tmp_path: Path, name: str, table: dict, service: str, args: list
     for key, value in table.items():
         if key != "nodes":
             lines.append(f"{key} = {_toml(value)}\n")
-    lines.append("[cluster.nodes]\n")
-    for node, entry in table["nodes"].items():
-        lines.append(f'{node} = {{ address = "{entry["address"]}", id = {entry["id"]} }}\n')
+    if "nodes" in table:
+        lines.append("[cluster.nodes]\n")
+        for node, entry in table["nodes"].items():
+            lines.append(f'{node} = {{ address = "{entry["address"]}", id = {entry["id"]} }}\n')
     path = tmp_path / f"{name}.toml"
     path.write_text("".join(lines))
     return path

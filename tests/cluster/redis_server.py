@@ -11,7 +11,9 @@ from pathlib import Path
 
 from cluster_setup import HOST, WAIT, free_port
 
-INSTALL_HINT = "install it with `make test` (Debian's redis-server) or `apt-get install redis-server`"
+INSTALL_HINT = (
+    "install it with `make test` (Debian's redis-server) or `apt-get install redis-server`"
+)
 
 
 class RedisServer:

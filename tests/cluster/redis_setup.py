@@ -8,7 +8,7 @@ import coredis
 from cluster_setup import FAST, HOST, REPO, SECRET, free_port
 
 from meshnet import open_node
-from meshnet.cluster import parse_cluster, start
+from meshnet.cluster import ClusterConfig, parse_cluster, start
 
 TTL = 1.0
 """A short lease, so a crashed node goes quickly (no test asserts how quickly)."""
@@ -27,12 +27,16 @@ def redis_table(url: str, cluster: str, **overrides: object) -> dict:
     }
 
 
+def redis_config(name: str, table: dict) -> ClusterConfig:
+    """Node ``name``'s config in ``table``'s cluster, on a free loopback port."""
+    return parse_cluster({"address": f"{HOST}:{free_port()}", **table}, REPO, name)
+
+
 @asynccontextmanager
 async def redis_node(name: str, node_id: int, table: dict):
     """One node of ``table``'s cluster on a free loopback port."""
-    config = parse_cluster({"address": f"{HOST}:{free_port()}", **table}, REPO, name)
     async with open_node(node_id, name, strict_codec=True) as node:
-        await start(node, config)
+        await start(node, redis_config(name, table))
         yield node
 
 
