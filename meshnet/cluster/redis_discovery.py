@@ -63,7 +63,7 @@ from coredis.retry import NoRetryPolicy
 from meshnet.cluster.cluster import ClusterNameError
 from meshnet.cluster.config import ClusterConfig, ClusterConfigError
 from meshnet.cluster.discovery import Changed
-from meshnet.cluster.members import Member, MemberError
+from meshnet.cluster.members import Member, MemberError, parse_host_port
 from meshnet.errors import MeshnetError
 
 if TYPE_CHECKING:
@@ -335,6 +335,8 @@ class RedisDiscovery:
                     holder,
                 )
                 self._held.pop(key, None)
+                if key.startswith(self._keys.name("")):
+                    self._names[key.removeprefix(self._keys.name(""))] = holder
             claims = [claim for claim in claims if claim.key not in held]
             held = await _claim(client, claims, self._ttl, self._keys)
         for claim in claims:
@@ -575,8 +577,8 @@ class _Entry:
             address, node_id, incarnation = raw["address"], raw["id"], raw["incarnation"]
             if not isinstance(node_id, int) or not isinstance(incarnation, str):
                 raise MemberError("id must be an integer and incarnation a string")
-            host, _, port = str(address).rpartition(":")
-            return cls(Member(name, node_id, host.strip("[]"), int(port)), incarnation)
+            host, port = parse_host_port(str(address), "address")
+            return cls(Member(name, node_id, host, port), incarnation)
         except (ValueError, KeyError, TypeError, MemberError) as exc:
             logger.warning("ignored node %r: malformed entry %r in Redis (%s)", name, value, exc)
             return None
