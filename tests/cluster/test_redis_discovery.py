@@ -65,6 +65,16 @@ def record_changes(node) -> list[tuple[str, bool]]:
     return seen
 
 
+async def call_once_up(node, target, command):
+    """Call ``target`` as soon as its node is linked and the service registered."""
+    with trio.fail_after(WAIT):
+        while True:
+            try:
+                return await node.call(target, command)
+            except (NodeDown, NoSuchService):
+                await trio.sleep(0.05)
+
+
 def node_process(tmp_path, table, name, node_id, names=(), uniques=()) -> NodeProcess:
     table = {**table, "address": f"{HOST}:{free_port()}"}
     args = [list(names), list(uniques)]
@@ -112,8 +122,7 @@ async def test_a_crashed_node_process_leaves_the_view_when_its_lease_expires(
         b = node_process(tmp_path, table, "b", 2)
         b.start()
         try:
-            await wait_until(lambda: "b" in view(a), "a sees b")
-            assert await a.call("b@.member", "where") == "b"
+            assert await call_once_up(a, "b@.member", "where") == "b"
             b.kill()  # SIGKILL: b takes nothing out of Redis
             await wait_until(lambda: "b" not in view(a), "b's lease expires")
             with pytest.raises(NodeDown):
@@ -131,17 +140,11 @@ async def test_a_restarted_node_process_rejoins_and_is_called_again(redis, clust
         b = node_process(tmp_path, table, "b", 2)
         b.start()
         try:
-            await wait_until(lambda: "b" in view(a), "a sees b")
+            assert await call_once_up(a, "b@.member", "where") == "b"
             b.kill()
             b.start()  # at once: its earlier life may still be in Redis
             await wait_until(lambda: len(changes) > 1 and changes[-1] == ("b", True), "new b")
-            with trio.fail_after(WAIT):
-                while True:  # a's link to b reconnects to the new process
-                    try:
-                        assert await a.call("b@.member", "where") == "b"
-                        break
-                    except NodeDown:
-                        await trio.sleep(0.05)
+            assert await call_once_up(a, "b@.member", "where") == "b"
         finally:
             b.stop()
         assert changes[0] == ("b", True)  # then, if a saw the gap, ("b", False)
@@ -151,7 +154,7 @@ async def test_a_node_waits_for_a_lease_nobody_refreshes_then_joins(redis, clust
     caplog.set_level(logging.INFO, "meshnet.cluster.redis_discovery")
     async with raw_redis(redis.url) as client:  # as a crashed earlier start of b leaves them
         for key in ("id:2", "node:b"):
-            await client.set(f"{cluster_name}:{key}", "b/00000001", px=int(TTL * 1000))
+            await client.set(f"{cluster_name}:{key}", "b/00000001", px=int(2 * TTL * 1000))
     async with redis_nodes(["a", "b"], redis_table(redis.url, cluster_name)) as nodes:
         assert "waiting" in caplog.text and "of b to lapse" in caplog.text
         await nodes["b"].newservice(Store)
@@ -282,7 +285,11 @@ async def test_a_unique_service_moves_when_its_owner_crashes(redis, cluster_name
         b = node_process(tmp_path, table, "b", 2, uniques=[counter])
         b.start()
         try:
-            await wait_until(lambda: "b" in view(a), "b joins")
+            async with raw_redis(redis.url) as client:
+                key = f"{cluster_name}:unique:{counter}"
+                with trio.fail_after(WAIT):  # b claims it once it has joined
+                    while not (await client.get(key) or "").startswith("b/"):
+                        await trio.sleep(0.05)
             assert await a.call(await a.uniqueservice(counter, cluster=True), "where") == "b"
             b.kill()
             with trio.fail_after(WAIT):
@@ -331,9 +338,9 @@ async def test_nodes_keep_calling_each_other_while_redis_is_away_and_register_ag
         async with redis_node("c", 3, redis_table(redis.url, cluster_name)) as c:
             assert view(c) == {"a", "b", "c"}
             assert await c.call("lobby", "get", "k") == 29
+        await wait_until(lambda: caplog.text.count("is back after") == 2, "both are back")
         assert ("b", False) not in changes  # a never lost b
         assert caplog.text.count("is unreachable") == 2  # once per node, not per retry
-        assert caplog.text.count("is back after") == 2
 
 
 async def test_a_name_cannot_be_registered_while_redis_is_away(redis, cluster_name):
