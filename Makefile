@@ -54,7 +54,7 @@ docs: install
 dist: install web
 	$(PY) -m build --outdir dist .
 
-bench: install
+bench: install redis
 	@for script in bench/*.py; do echo "== $$script"; $(PY) $$script || exit 1; done
 
 LINTED := meshnet demo_game tests bench build_backend docs
