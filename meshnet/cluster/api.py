@@ -88,6 +88,11 @@ def proxy(node: str, target: int | str) -> Address:
     return _cluster(ctx).proxy(node, target)
 
 
+def reload() -> set[str]:
+    """Reread the cluster file (static discovery); return the nodes whose entry changed."""
+    return _cluster(_caller()).reload()
+
+
 def _caller() -> ServiceContext:
     ctx = current_service.get()
     if ctx is None:

@@ -26,7 +26,7 @@ import trio
 from meshnet.address import HANDLE_BITS, LOCAL_BITS, MAX_NODE, Address, format_address
 from meshnet.cluster import connect, wire
 from meshnet.cluster.channels import ClusterChannels
-from meshnet.cluster.config import ClusterConfig
+from meshnet.cluster.config import ClusterConfig, ClusterConfigError
 from meshnet.cluster.discovery import Discovery
 from meshnet.cluster.link import UP, Link
 from meshnet.cluster.members import Member
@@ -162,6 +162,16 @@ class Cluster:
             address = self._proxies[key] = self.node.alias(_Proxy(self, self.target(node, target)))
         return address
 
+    def reload(self) -> set[str]:
+        """Reread the cluster file; links to the nodes whose entry changed restart (and
+        stop for nodes now absent or gone), healthy ones stay. Returns those nodes."""
+        reload = getattr(self.discovery, "reload", None)
+        if reload is None:
+            raise ClusterConfigError(
+                "this cluster's view is not read from a file: nothing to reload"
+            )
+        return reload()
+
     async def uniqueservice(self, key: str, args: tuple[Any, ...]) -> Address:
         """The cluster's one instance of ``key``: started (or found) on the node discovery
         says owns it (``Node.uniqueservice(..., cluster=True)``)."""
@@ -253,7 +263,12 @@ class Cluster:
             try:
                 connect.set_nodelay(stream)
                 opened = await connect.accept(
-                    stream, self.hello, self.secret, self.config.handshake_timeout, self._admit
+                    stream,
+                    self.hello,
+                    self.secret,
+                    self.config.handshake_timeout,
+                    self._admit,
+                    self.config.tls,
                 )
             except (connect.HandshakeError, wire.LinkProtocolError) as exc:
                 logger.warning("refused a link from %s: %s", peer_name(stream), exc)

@@ -20,6 +20,7 @@ with its ``address``, under keys that begin with the cluster's ``name``; see
 from __future__ import annotations
 
 import os
+import ssl
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,7 +60,9 @@ class ClusterConfig:
     connect_timeout: float = 3.0
     handshake_timeout: float = 5.0
     max_handshakes: int = 64
-    """Connections still in the handshake at once; more are closed at accept."""
+    """Connections still in the handshake at once; past it the oldest is closed."""
+    tls: LinkTLS | None = None
+    """Links over TLS (both ends: the same certificate authority), or None."""
 
 
 _KEYS: dict[str, tuple[type | tuple[type, ...], str]] = {
@@ -79,6 +82,9 @@ _KEYS: dict[str, tuple[type | tuple[type, ...], str]] = {
     "connect_timeout": ((int, float), "seconds to connect and handshake"),
     "handshake_timeout": ((int, float), "seconds an accepted connection has to authenticate"),
     "max_handshakes": (int, "connections in the handshake at once"),
+    "tls_cert": (str, "the PEM certificate this node shows on links"),
+    "tls_key": (str, "the PEM private key of tls_cert"),
+    "tls_ca": (str, "the PEM authority link certificates must chain to (default: tls_cert)"),
 }
 
 
@@ -119,6 +125,7 @@ def parse_cluster(table: dict[str, Any], base: Path, node_name: str) -> ClusterC
         name=_cluster_name(table),
         redis=_redis_url(table),
         max_handshakes=table.get("max_handshakes", 64),
+        tls=_tls(table, base),
         **timings,
     )
     _check_self(config, node_name)
@@ -197,6 +204,44 @@ def _redis_url(table: dict[str, Any]) -> str | None:
             f"such as redis://127.0.0.1:6379/0, not {url!r}"
         )
     return url
+
+
+@dataclass(frozen=True)
+class LinkTLS:
+    """The TLS contexts of the links: for dialing (client) and for accepting (server).
+
+    Both show the node's certificate and require the peer's to chain to the authority.
+    Names are not checked: the handshake's secret says who is who; TLS keeps the bytes
+    private and unaltered on the way."""
+
+    client: ssl.SSLContext
+    server: ssl.SSLContext
+
+
+def _tls(table: dict[str, Any], base: Path) -> LinkTLS | None:
+    if "tls_cert" not in table and "tls_key" not in table:
+        if "tls_ca" in table:
+            raise ClusterConfigError("'cluster.tls_ca' needs 'cluster.tls_cert' and 'tls_key'")
+        return None
+    if "tls_cert" not in table or "tls_key" not in table:
+        raise ClusterConfigError("TLS on links needs both 'cluster.tls_cert' and 'cluster.tls_key'")
+    cert, key = base / table["tls_cert"], base / table["tls_key"]
+    authority = base / table.get("tls_ca", table["tls_cert"])
+    contexts = []
+    try:
+        for protocol in (ssl.PROTOCOL_TLS_CLIENT, ssl.PROTOCOL_TLS_SERVER):
+            context = ssl.SSLContext(protocol)
+            context.minimum_version = ssl.TLSVersion.TLSv1_2
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_REQUIRED
+            context.load_cert_chain(cert, key)
+            context.load_verify_locations(authority)
+            contexts.append(context)
+    except (OSError, ssl.SSLError) as exc:
+        raise ClusterConfigError(
+            f"cannot load the links' TLS certificate, key or authority: {exc}"
+        ) from None
+    return LinkTLS(*contexts)
 
 
 def _secret(table: dict[str, Any]) -> bytes:

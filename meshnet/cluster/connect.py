@@ -16,6 +16,7 @@ refuses the other's with ``dial_back``, and the other waits to be dialed.
 from __future__ import annotations
 
 import socket
+import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -23,6 +24,7 @@ from typing import Any
 import trio
 
 from meshnet.cluster import handshake, wire
+from meshnet.cluster.config import LinkTLS
 from meshnet.cluster.members import Member
 from meshnet.errors import MeshnetError
 
@@ -96,16 +98,23 @@ Admit = Callable[[Hello], "tuple[str, bool] | None"]
 """The acceptor's check of a dialer's hello: None to go on, else (reason, dial_back)."""
 
 
-async def dial(member: Member, me: Hello, secret: bytes, timeout: float) -> Opened:
-    """Connect to ``member`` and run the dialer's side of the handshake within ``timeout``."""
+async def dial(
+    member: Member, me: Hello, secret: bytes, timeout: float, tls: LinkTLS | None = None
+) -> Opened:
+    """Connect to ``member`` (over TLS with ``tls``) and run the dialer's side of the
+    handshake within ``timeout``."""
     with trio.move_on_after(timeout):
         try:
-            stream = await trio.open_tcp_stream(member.host, member.port)
+            tcp = await trio.open_tcp_stream(member.host, member.port)
         except OSError as exc:
             raise HandshakeError(
                 f"cannot connect to {member.name} at {member.address}: {exc}"
             ) from None
+        stream: trio.abc.Stream = tcp
         try:
+            set_nodelay(tcp)
+            if tls is not None:
+                stream = await _tls(tcp, tls.client, server_side=False)
             return await _dialer(stream, member, me, secret)
         except BaseException:
             await trio.aclose_forcefully(stream)
@@ -114,10 +123,18 @@ async def dial(member: Member, me: Hello, secret: bytes, timeout: float) -> Open
 
 
 async def accept(
-    stream: trio.abc.Stream, me: Hello, secret: bytes, timeout: float, admit: Admit
+    stream: trio.abc.Stream,
+    me: Hello,
+    secret: bytes,
+    timeout: float,
+    admit: Admit,
+    tls: LinkTLS | None = None,
 ) -> Opened:
-    """Run the acceptor's side of the handshake on ``stream`` within ``timeout``."""
+    """Run the acceptor's side of the handshake on ``stream`` (after TLS's, with ``tls``)
+    within ``timeout``."""
     with trio.move_on_after(timeout):
+        if tls is not None:
+            stream = await _tls(stream, tls.server, server_side=True)
         splitter = wire.FrameSplitter()
         peer_body, peer = await _read_hello(stream, splitter)
         refusal = admit(peer)
@@ -145,8 +162,18 @@ def set_nodelay(stream: trio.abc.Stream) -> None:
 # --- helpers -------------------------------------------------------------------------
 
 
+async def _tls(
+    stream: trio.abc.Stream, context: ssl.SSLContext, server_side: bool
+) -> trio.SSLStream:
+    secure = trio.SSLStream(stream, context, server_side=server_side)
+    try:
+        await secure.do_handshake()
+    except trio.BrokenResourceError as exc:
+        raise HandshakeError(f"TLS handshake failed: {exc.__cause__ or exc}") from None
+    return secure
+
+
 async def _dialer(stream: trio.abc.Stream, member: Member, me: Hello, secret: bytes) -> Opened:
-    set_nodelay(stream)
     own_frame = _hello_frame(me)
     own_body = own_frame[wire.FRAME_HEAD :]
     await stream.send_all(own_frame)

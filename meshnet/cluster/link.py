@@ -185,11 +185,13 @@ class Link:
             if self._incoming is None:
                 self._dialing = True
                 try:
+                    config = self.cluster.config
                     return await connect.dial(
                         self.member,
                         self.cluster.hello,
                         self.cluster.secret,
-                        self.cluster.config.connect_timeout,
+                        config.connect_timeout,
+                        config.tls,
                     )
                 except connect.LinkRefused as exc:
                     self._dial_back = exc.dial_back

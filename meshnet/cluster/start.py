@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from meshnet.cluster import console  # noqa: F401 - declares the console's cluster commands
 from meshnet.cluster.cluster import Cluster
 from meshnet.cluster.config import ClusterConfig
 from meshnet.cluster.discovery import Discovery, StaticDiscovery

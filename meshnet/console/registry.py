@@ -9,8 +9,8 @@ command's name, as ``Words``) and returning its output text; it raises ``Command
         return f"hello {words.text('NAME')}"
 
 The built-in commands are in ``meshnet.console.builtins``. A package above the core adds
-its own the same way, in a module it imports when it starts: the cluster's ``cluster``
-and ``reload`` commands belong there, once the cluster exists.
+its own the same way, in a module it imports when it starts, as the cluster declares
+``cluster`` and ``reload`` (``meshnet.cluster.console``).
 """
 
 from __future__ import annotations

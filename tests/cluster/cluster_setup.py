@@ -39,23 +39,26 @@ def cluster_table(node_names: list[str], **overrides: object) -> dict:
 
 
 @asynccontextmanager
-async def linked_nodes(names: list[str], table: dict | None = None, **node_options):
-    """Nodes of one cluster, all in this trio run; yields them by name."""
+async def linked_nodes(
+    names: list[str], table: dict | None = None, node_ids: dict | None = None, **node_options
+):
+    """Nodes of one cluster, all in this trio run; yields them by name. ``node_ids``:
+    where to find each node's id when ``table`` lists no nodes itself (a cluster file)."""
     table = table or cluster_table(names)
-    async with _open_all(names, table, node_options) as nodes:
+    async with _open_all(names, table, node_ids or table["nodes"], node_options) as nodes:
         yield nodes
 
 
 @asynccontextmanager
-async def _open_all(names, table, node_options):
+async def _open_all(names, table, node_ids, node_options):
     if not names:
         yield {}
         return
     first, rest = names[0], names[1:]
-    node_id = table["nodes"][first]["id"]
+    node_id = node_ids[first]["id"]
     async with open_node(node_id, first, **{"strict_codec": True, **node_options}) as node:
         await start(node, parse_cluster(table, REPO, first))
-        async with _open_all(rest, table, node_options) as others:
+        async with _open_all(rest, table, node_ids, node_options) as others:
             yield {first: node, **others}
 
 

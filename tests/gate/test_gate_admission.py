@@ -4,9 +4,7 @@ well-behaved client served beside the one turned away."""
 
 import logging
 import ssl
-import subprocess
 from contextlib import AsyncExitStack
-from pathlib import Path
 
 import pytest
 import trio
@@ -127,24 +125,6 @@ async def test_a_trusted_proxy_without_x_forwarded_for_is_refused(node):
     async with AsyncExitStack() as stack:
         good = await ws(stack, port, [("X-Forwarded-For", "203.0.113.7")])
         assert await signed_in(good)
-
-
-@pytest.fixture(scope="module")
-def certificate(tmp_path_factory) -> tuple[Path, Path]:
-    """A self-signed certificate for localhost and 127.0.0.1, made with openssl."""
-    folder = tmp_path_factory.mktemp("tls")
-    cert, key = folder / "cert.pem", folder / "key.pem"
-    subprocess.run(
-        [
-            *("openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"),
-            *("-nodes", "-days", "2", "-subj", "/CN=localhost"),
-            *("-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"),
-            *("-keyout", str(key), "-out", str(cert)),
-        ],
-        check=True,
-        capture_output=True,
-    )
-    return cert, key
 
 
 async def test_tls_serves_both_listeners_and_a_plain_client_is_turned_away(
