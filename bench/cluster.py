@@ -11,6 +11,10 @@ framing replaced by skynet's 2-byte length prefix:
   bare_pingpong  one packet out, its echo back, the next packet (one connection)
   bare_stream    packets one way, one write each, counted by the receiver, which says when
                  it has them all
+  down_killed    a third node process is SIGKILLed while a call to it waits: how long
+                 until the call fails with NodeDown (the connection drops at once)
+  down_stopped   the same with SIGSTOP (the process stays, silent): the heartbeat finds it
+                 down, with the default heartbeat (1 s) and down_after (3 s)
 
 Each round measures every figure once; the printed figures and the RATIO lines are the
 medians over the rounds of per-round values and same-round ratios. Prints ``BENCH <name>
@@ -20,6 +24,7 @@ medians over the rounds of per-round values and same-round ratios. Prints ``BENC
 from __future__ import annotations
 
 import argparse
+import signal
 import socket
 import statistics
 import subprocess
@@ -29,7 +34,7 @@ from pathlib import Path
 
 import trio
 
-from meshnet import Service, command, open_node
+from meshnet import Node, NodeDown, Service, command, open_node
 from meshnet.cluster import of, parse_cluster, start
 from meshnet.gate.framing import Splitter, pack
 
@@ -58,6 +63,10 @@ class Echo(Service):
     async def notes_seen(self) -> int:
         return self.notes
 
+    @command
+    async def hang(self) -> None:
+        await trio.sleep_forever()
+
 
 class Driver(Service):
     """Node a's service: makes the calls and sends, as game code would."""
@@ -85,12 +94,13 @@ class Driver(Service):
         return time.perf_counter() - start_time
 
 
-def cluster_table(port_a: int, port_b: int) -> dict:
+def cluster_table(ports: list[int]) -> dict:
+    """Nodes ``a`` (this process), ``b`` and ``c`` (children) on ``ports``."""
     return {
         "secret": SECRET,
         "nodes": {
-            "a": {"address": f"{HOST}:{port_a}", "id": 1},
-            "b": {"address": f"{HOST}:{port_b}", "id": 2},
+            name: {"address": f"{HOST}:{port}", "id": node_id}
+            for node_id, (name, port) in enumerate(zip("abc", ports, strict=True), 1)
         },
     }
 
@@ -98,9 +108,10 @@ def cluster_table(port_a: int, port_b: int) -> dict:
 # --- the child processes ----------------------------------------------------------------
 
 
-async def serve_node(port_a: int, port_b: int) -> None:
-    async with open_node(2, "b") as node:
-        await start(node, parse_cluster(cluster_table(port_a, port_b), Path("."), "b"))
+async def serve_node(name: str, ports: list[int]) -> None:
+    node_id = "abc".index(name) + 1
+    async with open_node(node_id, name) as node:
+        await start(node, parse_cluster(cluster_table(ports), Path("."), name))
         await node.newservice(Echo)
         print(READY, flush=True)
         await trio.sleep_forever()
@@ -175,14 +186,39 @@ def child(*args: str) -> subprocess.Popen:
     return process
 
 
+async def down_after(node: Node, target: str, process: subprocess.Popen, signum: int) -> float:
+    """Seconds from ``signum`` sent to ``process`` until a call to it waiting there fails
+    with ``NodeDown``."""
+    failed = trio.Event()
+    sent = 0.0
+
+    async def wait() -> None:
+        try:
+            await node.call(target, "hang", timeout=None)
+        except NodeDown:
+            failed.set()
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(wait)
+        await trio.sleep(0.5)  # the call has reached the node
+        sent = time.perf_counter()
+        process.send_signal(signum)
+        with trio.fail_after(30):
+            await failed.wait()
+    return time.perf_counter() - sent
+
+
 async def main(n: int, rounds: int) -> None:
-    port_a, port_b, port_bare = _free_port(), _free_port(), _free_port()
-    node_b = child("--serve-node", str(port_a), str(port_b))
+    ports = [_free_port() for _ in "abc"]
+    port_bare = _free_port()
+    port_text = [str(port) for port in ports]
+    node_b = child("--serve-node", "b", *port_text)
+    node_c = child("--serve-node", "c", *port_text)
     bare = child("--serve-bare", str(port_bare))
     figures: dict[str, list[float]] = {}
     try:
         async with open_node(1, "a") as node:
-            await start(node, parse_cluster(cluster_table(port_a, port_b), Path("."), "a"))
+            await start(node, parse_cluster(cluster_table(ports), Path("."), "a"))
             driver = await node.newservice(Driver)
             await of(node).wait_for("b", 10)
             stream = await trio.open_tcp_stream(HOST, port_bare)
@@ -203,13 +239,21 @@ async def main(n: int, rounds: int) -> None:
                 for name, (mesh, baseline) in RATIOS.items():
                     figures.setdefault(name, []).append(rates[mesh] / rates[baseline])
             await stream.aclose()
+            await of(node).wait_for("c", 10)
+            figures["down_killed"] = [await down_after(node, "c@.echo", node_c, signal.SIGKILL)]
+            node_c = child("--serve-node", "c", *port_text)
+            await of(node).wait_for("c", 30)
+            figures["down_stopped"] = [await down_after(node, "c@.echo", node_c, signal.SIGSTOP)]
+            node_c.send_signal(signal.SIGCONT)
     finally:
-        node_b.kill()
-        bare.kill()
+        for process in (node_b, node_c, bare):
+            process.kill()
     for name, values in figures.items():
         if name in RATIOS:
             print(f"# {name} per round: " + " ".join(f"{v:.2f}" for v in values))
             print(f"RATIO cluster.{name} {statistics.median(values):.2f}")
+        elif name.startswith("down_"):
+            print(f"BENCH cluster.{name} {values[0] * 1000:.0f} ms")
         else:
             print(f"BENCH cluster.{name} {statistics.median(values):.0f} msgs/s")
 
@@ -231,11 +275,12 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--messages", type=int, default=5000, help="calls per round")
     parser.add_argument("--rounds", type=int, default=3, help="rounds; the medians count")
-    parser.add_argument("--serve-node", nargs=2, type=int, metavar="PORT", help=argparse.SUPPRESS)
+    parser.add_argument("--serve-node", nargs=4, metavar="ARG", help=argparse.SUPPRESS)
     parser.add_argument("--serve-bare", type=int, metavar="PORT", help=argparse.SUPPRESS)
     options = parser.parse_args()
     if options.serve_node:
-        trio.run(serve_node, *options.serve_node)
+        name, *node_ports = options.serve_node
+        trio.run(serve_node, name, [int(port) for port in node_ports])
     elif options.serve_bare:
         trio.run(serve_bare, options.serve_bare)
     else:
