@@ -99,7 +99,7 @@ class Link:
 
     # --- senders ------------------------------------------------------------------------
 
-    def check(self, address: int | None = None) -> None:
+    def check(self) -> None:
         """``NodeDown`` unless messages can go to the peer now (or once it connects)."""
         if self.member.absent:
             raise NodeDown(self.member.name, "the node is marked absent")

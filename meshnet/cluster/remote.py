@@ -48,7 +48,6 @@ class RemoteService:
 
     def try_put(self, message: Message) -> bool:
         """Queue ``message`` on the link; False when the destination's credit is used up."""
-        self._link.check()
         call = self._pending_call(message)
         frames = self._frames(message, call)
         key = self._address if self._name is None else NAMED
