@@ -244,6 +244,9 @@ class ServiceContext:
         runtime = self.runtime
         if timeout is NODE_DEFAULT:
             timeout = runtime.call_timeout
+        handled = self.handling.get(task)
+        if handled is not None and handled.deadline is not None:
+            timeout = _within(handled.deadline - runtime.timers.now(), timeout, target)
         try:  # free unless it raises (Python 3.11's exception tables)
             destination = runtime.resolve(target)
             if runtime.strict_codec:
@@ -589,6 +592,15 @@ class Responder:
         if self.answered:
             raise ResponseError(f"{self._message.describe()} was already answered")
         self._ctx.open_requests.discard(self._message)
+
+
+def _within(remaining: float, timeout: float | None, target: int | str) -> float:
+    """The timeout of a call made while handling a call whose caller gives up in
+    ``remaining`` seconds: no later than that (``CallTimeout`` if it is past)."""
+    if remaining <= 0:
+        shown = target if isinstance(target, str) else format_address(target)
+        raise CallTimeout(shown, 0.0)
+    return remaining if timeout is None else min(timeout, remaining)
 
 
 def cancelled(task: Task) -> bool:

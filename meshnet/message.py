@@ -29,6 +29,10 @@ class Message:
 
     __slots__ = ("kind", "source", "session", "name", "args", "claimed")
 
+    deadline: float | None = None
+    """When the caller gives up, on this node's clock (``DeadlinedMessage``); None: the
+    caller's own timer is all there is (a local call)."""
+
     def __init__(
         self, kind: str, source: int, session: int, name: str | None, args: tuple[Any, ...]
     ) -> None:
@@ -44,3 +48,22 @@ class Message:
         """Short text naming the message, for log lines."""
         what = self.name if self.kind == REQUEST else self.kind
         return f"{what!r} from {format_address(self.source)} session {self.session}"
+
+
+class DeadlinedMessage(Message):
+    """A call from another node, with its caller's deadline: the calls its handler makes
+    end by then too, so remote work does not outlive its caller."""
+
+    __slots__ = ("deadline",)
+
+    def __init__(
+        self,
+        kind: str,
+        source: int,
+        session: int,
+        name: str | None,
+        args: tuple[Any, ...],
+        deadline: float | None,
+    ) -> None:
+        super().__init__(kind, source, session, name, args)
+        self.deadline = deadline

@@ -42,7 +42,7 @@ from meshnet.errors import (
     remote_call_error,
 )
 from meshnet.listen import Listener, open_listeners
-from meshnet.message import CLIENT, REQUEST, TEXT, Message
+from meshnet.message import CLIENT, REQUEST, TEXT, DeadlinedMessage, Message
 from meshnet.net import peer_name
 
 if TYPE_CHECKING:
@@ -381,8 +381,12 @@ class Cluster:
             return ctx, Message(head, envelope.source, 0, None, tuple(args))
         if envelope.kind not in (wire.CALL, wire.SEND) or not isinstance(head, str):
             raise CallError(ctx.label, "ProtocolError", "malformed message")
-        session = envelope.session if envelope.kind == wire.CALL else 0
-        return ctx, Message(REQUEST, envelope.source, session, head, tuple(args))
+        if envelope.kind == wire.SEND:
+            return ctx, Message(REQUEST, envelope.source, 0, head, tuple(args))
+        deadline = _deadline(envelope) if envelope.deadline_ms else None
+        return ctx, DeadlinedMessage(
+            REQUEST, envelope.source, envelope.session, head, tuple(args), deadline
+        )
 
     def _local_by_name(self, name: str) -> ServiceContext:
         if name.startswith("@"):

@@ -144,3 +144,32 @@ async def test_the_cluster_reports_its_links(autojump_clock):
         await nodes["a"].call(store, "get", "k")
         [link] = of(nodes["a"]).links()
         assert (link.member.name, link.state) == ("b", "up")
+
+
+class Relay(Service):
+    """Handles a call from another node by calling a service that never answers."""
+
+    async def init(self):
+        self.gave_up_after = None
+
+    @command
+    async def relay(self, target):
+        started = trio.current_time()
+        try:
+            await self.call(target, "never")  # the node default would be 30 s
+        except CallTimeout:
+            self.gave_up_after = trio.current_time() - started
+            raise
+
+    @command
+    async def gave_up(self):
+        return self.gave_up_after
+
+
+async def test_calls_made_for_a_remote_caller_end_by_its_deadline(autojump_clock):
+    async with linked_nodes(["a", "b"]) as nodes:
+        store, relay = await nodes["b"].newservice(Store), await nodes["b"].newservice(Relay)
+        with pytest.raises(CallTimeout):
+            await nodes["a"].call(relay, "relay", store, timeout=2)
+        await trio.sleep(5)
+        assert await nodes["b"].call(relay, "gave_up") <= 2
