@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from meshnet.address import Address
 from meshnet.cluster.cluster import Cluster
+from meshnet.cluster.skynet.wire import QUERY_ADDRESS
 from meshnet.context import NODE_DEFAULT, ServiceContext, current_service
 from meshnet.errors import MeshnetError
 
@@ -76,10 +77,13 @@ async def unregister(name: str) -> None:
 
 
 async def query(node: str, name: str) -> Address:
-    """The address registered as ``name`` on ``node`` (``NoSuchService`` if none)."""
+    """The address registered as ``name`` on ``node`` (``NoSuchService`` if none); on a
+    skynet node, skynet's address, for ``call(node, address, ...)``."""
     ctx = _caller()
-    cluster_service = _cluster(ctx).target(node, ".cluster")
-    return Address(await ctx.call(cluster_service, "query", (name,), QUERY_TIMEOUT))
+    cluster = _cluster(ctx)
+    member = cluster.discovery.member(node)
+    answerer = cluster.target(node, QUERY_ADDRESS if member and member.skynet else ".cluster")
+    return Address(await ctx.call(answerer, "query", (name,), QUERY_TIMEOUT))
 
 
 def proxy(node: str, target: int | str) -> Address:

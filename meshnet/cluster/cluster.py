@@ -10,6 +10,10 @@ Names, as ``node.resolve`` reads them:
 ``game@.lobby``        the node-local name ``.lobby`` on node ``game``
 ``lobby``              a cluster-wide name: its node from discovery, then ``node@lobby``
 =====================  ==================================================================
+
+A node listed with ``protocol = "skynet"`` is reached over skynet's cluster protocol
+instead (``meshnet.cluster.skynet.peer``): by name, or by a skynet address as
+``node@:0000000a``.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from meshnet.cluster.discovery import Discovery
 from meshnet.cluster.link import UP, Link
 from meshnet.cluster.members import Member
 from meshnet.cluster.remote import NAMED, RemoteService
+from meshnet.cluster.skynet.peer import SkynetPeer, SkynetService
 from meshnet.context import Destination, ServiceContext
 from meshnet.errors import (
     Busy,
@@ -67,7 +72,7 @@ class Cluster:
         self.undelivered = 0
         """Sends and posts from other nodes that reached no service (logged)."""
         self.channels = ClusterChannels(self)
-        self._links: dict[str, Link] = {}
+        self._links: dict[str, Link | SkynetPeer] = {}
         self._proxies: dict[tuple[str, int | str], Address] = {}
         self._backlogs: dict[int, deque[tuple[Link, int, Message, float]]] = {}
         self._handshakes: dict[trio.SocketStream, trio.CancelScope] = {}
@@ -121,6 +126,8 @@ class Cluster:
         if member is None:
             raise NodeDown(node, f"no node {node!r} in the cluster")
         if isinstance(target, int):
+            if member.skynet:  # skynet's own addresses
+                return f"{node}@{format_address(target)}"
             if Address(target).node != member.id:
                 raise NoSuchService(
                     format_address(target), f"that address is not on {node} (id {member.id})"
@@ -193,11 +200,12 @@ class Cluster:
 
     # --- links --------------------------------------------------------------------------
 
-    def link(self, member: Member) -> Link:
-        """The link to ``member``, made (and its task started) on first use."""
+    def link(self, member: Member) -> Link | SkynetPeer:
+        """The link to ``member`` (a ``SkynetPeer`` for a skynet node), made (and its task
+        started) on first use."""
         link = self._links.get(member.name)
         if link is None or not link.wanted:
-            link = self._links[member.name] = Link(self, member)
+            link = self._links[member.name] = (SkynetPeer if member.skynet else Link)(self, member)
             self.spawn(link.run)
         return link
 
@@ -206,7 +214,7 @@ class Cluster:
         assert self._spawn is not None, "the cluster's service has not started"
         self._spawn(async_fn, *args)
 
-    def links(self) -> list[Link]:
+    def links(self) -> list[Link | SkynetPeer]:
         """Every link this node has made or taken."""
         return list(self._links.values())
 
@@ -290,6 +298,8 @@ class Cluster:
         member = self.discovery.member(hello.node)
         if member is None:
             return f"node {hello.node!r} is not in this node's view of the cluster", False
+        if member.skynet:
+            return f'node {hello.node!r} is a skynet node here (protocol "skynet")', False
         if member.id != hello.id:
             return f"node {hello.node!r} has id {member.id} here, not {hello.id}", False
         if member.absent:
@@ -418,7 +428,7 @@ class Cluster:
 
     # --- helpers ------------------------------------------------------------------------
 
-    def _resolve_name(self, target: str) -> RemoteService:
+    def _resolve_name(self, target: str) -> RemoteService | SkynetService:
         node_name, at, name = target.partition("@")
         if not at:
             home = self.discovery.home_of(target)
@@ -432,6 +442,8 @@ class Cluster:
             raise NoSuchService(target, "it is this node: use the service's local name")
         link = self.link(member)
         link.check()
+        if isinstance(link, SkynetPeer):
+            return link.destination(name)
         return RemoteService(self.node, link, name=name if name.startswith(".") else f"@{name}")
 
 

@@ -7,8 +7,13 @@ shared secret, timings and limits, and how it discovers the other nodes.
     [cluster.nodes]                         # ... the nodes inline:
     front = { address = "127.0.0.1:7101", id = 1 }
     game = { address = "127.0.0.1:7102", id = 2 }
+    sknode = { address = "127.0.0.1:2528", protocol = "skynet" }   # a skynet node
     [cluster.names]                         # cluster-wide names: name = node
     manager = "game"
+
+A skynet node (``protocol = "skynet"``, no ``id``) is called over skynet's own cluster
+protocol; the ``skynet_*`` keys set up the listener skynet nodes call (see
+``meshnet.cluster.skynet.config``).
 
 The node's own entry (by its ``[node] name``) says where it listens (``listen`` overrides
 the bind address, e.g. ``0.0.0.0:7101``). ``discovery = "redis"`` with ``redis = "redis://
@@ -26,7 +31,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from meshnet.cluster.members import NAME, Member, MemberError, parse_host_port
+from meshnet.cluster.members import MESHNET, NAME, SKYNET, Member, MemberError, parse_host_port
+from meshnet.cluster.skynet.config import (
+    SKYNET_KEYS,
+    SkynetConfigError,
+    SkynetSettings,
+    parse_skynet,
+)
 from meshnet.errors import MeshnetError
 
 MIN_SECRET = 16
@@ -63,6 +74,8 @@ class ClusterConfig:
     """Connections still in the handshake at once; past it the oldest is closed."""
     tls: LinkTLS | None = None
     """Links over TLS (both ends: the same certificate authority), or None."""
+    skynet: SkynetSettings = field(default_factory=SkynetSettings)
+    """The ``skynet_*`` keys: the listener skynet nodes call (``meshnet.cluster.skynet``)."""
 
 
 _KEYS: dict[str, tuple[type | tuple[type, ...], str]] = {
@@ -71,7 +84,7 @@ _KEYS: dict[str, tuple[type | tuple[type, ...], str]] = {
     "listen": (str, "host:port to bind"),
     "address": (str, "host:port other nodes dial (Redis discovery)"),
     "file": (str, "the cluster file (static discovery)"),
-    "nodes": (dict, "name = {address, id, absent}"),
+    "nodes": (dict, "name = {address, id, absent, protocol}"),
     "names": (dict, "cluster-wide name = node"),
     "discovery": (str, '"static" or "redis"'),
     "name": (str, "the cluster's name (Redis discovery: its keys' prefix)"),
@@ -85,6 +98,7 @@ _KEYS: dict[str, tuple[type | tuple[type, ...], str]] = {
     "tls_cert": (str, "the PEM certificate this node shows on links"),
     "tls_key": (str, "the PEM private key of tls_cert"),
     "tls_ca": (str, "the PEM authority link certificates must chain to (default: tls_cert)"),
+    **SKYNET_KEYS,
 }
 
 
@@ -126,6 +140,7 @@ def parse_cluster(table: dict[str, Any], base: Path, node_name: str) -> ClusterC
         redis=_redis_url(table),
         max_handshakes=table.get("max_handshakes", 64),
         tls=_tls(table, base),
+        skynet=_skynet(table),
         **timings,
     )
     _check_self(config, node_name)
@@ -149,24 +164,30 @@ def read_cluster_file(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
 
 
 def parse_members(nodes: Any, where: str) -> dict[str, Member]:
-    """``name = {address = "host:port", id = N, absent = false}`` entries as Members."""
+    """``name = {address = "host:port", id = N, absent = false}`` entries as Members
+    (``protocol = "skynet"`` instead of ``id`` for a skynet node)."""
     if not isinstance(nodes, dict):
         raise ClusterConfigError(f"{where}: the nodes must be a table of name = {{...}}")
     members: dict[str, Member] = {}
     ids: dict[int, str] = {}
     for name, entry in nodes.items():
-        if not isinstance(entry, dict) or set(entry) - {"address", "id", "absent"}:
+        if not isinstance(entry, dict) or set(entry) - {"address", "id", "absent", "protocol"}:
             raise ClusterConfigError(
-                f'{where}.{name}: must be {{address = "host:port", id = N, absent = false}}'
+                f'{where}.{name}: must be {{address = "host:port", id = N, absent = false}}, '
+                'or {address = "host:port", protocol = "skynet"} for a skynet node'
             )
         try:
             host, port = parse_host_port(str(entry.get("address", "")), f"{where}.{name}.address")
+            protocol = entry.get("protocol", MESHNET)
             node_id = entry.get("id")
-            if not isinstance(node_id, int) or isinstance(node_id, bool):
+            if protocol != SKYNET and (not isinstance(node_id, int) or isinstance(node_id, bool)):
                 raise MemberError(f"{where}.{name}.id: must be an integer, not {node_id!r}")
-            member = Member(name, node_id, host, port, bool(entry.get("absent", False)))
+            member = Member(name, node_id, host, port, bool(entry.get("absent", False)), protocol)
         except MemberError as exc:
             raise ClusterConfigError(str(exc)) from None
+        if node_id is None:
+            members[name] = member
+            continue
         if node_id in ids:
             raise ClusterConfigError(
                 f"{where}: nodes {ids[node_id]!r} and {name!r} share id {node_id}"
@@ -185,6 +206,13 @@ def _names(names: Any, members: dict[str, Member], discovery: str) -> dict[str, 
                 f"cluster name {name!r} names node {node!r}, which is not listed"
             )
     return dict(names)
+
+
+def _skynet(table: dict[str, Any]) -> SkynetSettings:
+    try:
+        return parse_skynet(table)
+    except SkynetConfigError as exc:
+        raise ClusterConfigError(str(exc)) from None
 
 
 def _cluster_name(table: dict[str, Any]) -> str:
@@ -277,6 +305,12 @@ def _check_self(config: ClusterConfig, node_name: str) -> None:
     if config.discovery == "static":
         if node_name not in config.nodes:
             raise ClusterConfigError(f"this node ({node_name!r}) is not among the cluster's nodes")
+        if config.nodes[node_name].skynet:
+            raise ClusterConfigError(
+                f'this node ({node_name!r}) is listed with protocol "skynet": a meshnet '
+                "node speaks meshnet's protocol on its links (skynet nodes call its "
+                "'cluster.skynet_listen')"
+            )
         return
     if config.redis is None:
         raise ClusterConfigError("'cluster.discovery = \"redis\"' needs 'cluster.redis'")

@@ -72,7 +72,7 @@ class StaticDiscovery:
         self.on_change = on_change
         """Told which nodes changed after a reload."""
         self._members: dict[str, Member] = dict(config.nodes)
-        self._by_id = {m.id: m for m in self._members.values()}
+        self._by_id = _by_id(self._members.values())
         self._names = dict(config.names)
 
     def member(self, name: str) -> Member | None:
@@ -102,9 +102,9 @@ class StaticDiscovery:
         """Cluster-wide names come from the file's ``[names]``: nothing to withdraw."""
 
     async def owner_of(self, key: str) -> str:
-        """The listed node with the lowest id that is not absent: the same answer on
-        every node of the same file."""
-        present = [m for m in self._members.values() if not m.absent]
+        """The listed meshnet node with the lowest id that is not absent: the same
+        answer on every node of the same file."""
+        present = [m for m in self._members.values() if not m.absent and m.id is not None]
         if not present:
             raise NodeDown(key, "no node of the cluster is present")
         return min(present, key=lambda member: member.id).name
@@ -123,8 +123,13 @@ class StaticDiscovery:
             if members.get(name) != self._members.get(name)
         }
         self._members = members
-        self._by_id = {m.id: m for m in members.values()}
+        self._by_id = _by_id(members.values())
         self._names = dict(names)
         if changed and self.on_change is not None:
             self.on_change(changed)
         return changed
+
+
+def _by_id(members: Iterable[Member]) -> dict[int, Member]:
+    """Members by id; skynet nodes have none."""
+    return {m.id: m for m in members if m.id is not None}

@@ -63,6 +63,8 @@ from meshnet.gate.framing import pack as frame
 MULTI_PART = 0x8000
 """Payloads from this size on (requests) or above it (responses) are sent in parts."""
 
+QUERY_ADDRESS = 0
+"""The address of a name query (``cluster.query``)."""
 MAX_NAME = 255
 MAX_TRACE_TAG = 0x8000
 MAX_SESSION = 0x7FFFFFFF
@@ -159,6 +161,12 @@ class _Decoder(Generic[Message]):
     def __init__(self, max_message: int = DEFAULT_MAX_MESSAGE) -> None:
         self._splitter = Splitter()
         self._large = _Reassembler(max_message)
+
+    @property
+    def buffered(self) -> int:
+        """Bytes held for messages not complete yet: the parts of large messages received
+        so far and an unfinished packet (a reader bounds its memory with this)."""
+        return self._large.buffered + self._splitter.pending
 
     def feed(self, data: bytes) -> list[Message]:
         """Add received bytes; return the messages they complete, in order."""
@@ -259,6 +267,8 @@ class _Reassembler:
     def __init__(self, max_message: int) -> None:
         self._max = max_message
         self._open: dict[int, _Large] = {}
+        self.buffered = 0
+        """Bytes received into the large messages still open."""
 
     def start(self, session: int, size: int, about: object, what: str) -> None:
         self.refuse_open(session, what)
@@ -275,6 +285,7 @@ class _Reassembler:
         if large is None:
             raise SkynetWireError(f"part for session {session}, which has no large message open")
         large.received += len(part)
+        self.buffered += len(part)
         if large.received > large.size:
             raise SkynetWireError(
                 f"parts of session {session} exceed the announced {large.size} bytes"
@@ -282,7 +293,7 @@ class _Reassembler:
         large.parts.append(part)
         if not last:
             return None
-        del self._open[session]
+        self._close(session)
         if large.received != large.size:
             raise SkynetWireError(
                 f"parts of session {session} hold {large.received} bytes, "
@@ -291,7 +302,11 @@ class _Reassembler:
         return large.about, b"".join(large.parts)
 
     def drop(self, session: int) -> None:
-        self._open.pop(session, None)
+        if session in self._open:
+            self._close(session)
+
+    def _close(self, session: int) -> None:
+        self.buffered -= self._open.pop(session).received
 
     def refuse_open(self, session: int, what: str) -> None:
         if session in self._open:
