@@ -59,6 +59,30 @@ def split_packets(stream: bytes) -> list[bytes]:
     return packets
 
 
+def python_value(value: Any) -> Any:
+    """A transcript value as the Python value it stands for (see the files' conventions)."""
+    if isinstance(value, list):
+        return [python_value(v) for v in value]
+    if isinstance(value, dict):
+        if "dict" in value:
+            return {python_value(k): python_value(v) for k, v in value["dict"]}
+        if "pattern" in value:
+            return pattern(value["pattern"])
+        if "repeat" in value:
+            return value["repeat"] * value["times"]
+        return short_bytes(value)
+    return value
+
+
+def as_recorded(specs: list[Entry], rebuilt: bytes) -> bytes:
+    """The recorded packets' bytes: as hex, or ``rebuilt`` once proven equal by size and sha1."""
+    if all("hex" in spec for spec in specs):
+        return b"".join(short_bytes(spec) for spec in specs)
+    packets = split_packets(rebuilt)
+    assert len(packets) == len(specs) and all(map(matches, packets, specs))
+    return rebuilt
+
+
 def lua_string(desc: Entry) -> bytes:
     if "hex" in desc:
         return short_bytes(desc)

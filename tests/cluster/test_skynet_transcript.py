@@ -6,7 +6,7 @@ cluster.call / cluster.send / cluster.query reaching a Python listener.
 """
 
 import pytest
-from skynet_vectors import as_unpacked, load, matches, pattern, same, short_bytes, split_packets
+from skynet_vectors import as_recorded, as_unpacked, load, python_value, same
 
 from meshnet.cluster.skynet.seri import pack, unpack
 from meshnet.cluster.skynet.wire import (
@@ -24,19 +24,6 @@ CALLING_SKYNET = load(TRANSCRIPT)["python_calls_skynet"]
 CALLED_BY_SKYNET = load(TRANSCRIPT)["skynet_calls_python"]
 
 
-def python_value(value):
-    """A transcript value as the Python value it stands for (see the file's conventions)."""
-    if isinstance(value, list):
-        return [python_value(v) for v in value]
-    if isinstance(value, dict):
-        if "dict" in value:
-            return {python_value(k): python_value(v) for k, v in value["dict"]}
-        if "pattern" in value:
-            return pattern(value["pattern"])
-        return short_bytes(value)
-    return value
-
-
 def request_stream(request):
     """The packets of a recorded request, trace first, as our encoder writes them."""
     values = python_value(request["values"])
@@ -48,15 +35,6 @@ def request_stream(request):
 def response_stream(response):
     payload = pack(*python_value(response["values"])) if response["ok"] else response["error"]
     return encode_response(response["session"], response["ok"], payload)
-
-
-def as_recorded(specs, rebuilt):
-    """The recorded packets' bytes: as hex, or ``rebuilt`` once proven equal by size and sha1."""
-    if all("hex" in spec for spec in specs):
-        return b"".join(short_bytes(spec) for spec in specs)
-    packets = split_packets(rebuilt)
-    assert len(packets) == len(specs) and all(map(matches, packets, specs))
-    return rebuilt
 
 
 def decoded_response(response):
