@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from functools import partial
 
 import trio
-from cluster_setup import HOST, REPO, SECRET, free_port
+from cluster_setup import HOST, REPO, SECRET, WAIT, free_port
 
 from meshnet import open_node
 from meshnet.cluster import parse_cluster, start
@@ -91,21 +91,24 @@ class SkynetClient:
 
     async def answer(self) -> tuple[wire.Response, bytes]:
         """The next answer and its packets' bytes."""
-        while not self._done:
-            data = await self.stream.receive_some(65536)
-            if not data:
-                raise EOFError("the listener closed the connection")
-            self._take(data)
+        with trio.fail_after(WAIT):
+            while not self._done:
+                data = await self.stream.receive_some(65536)
+                if not data:
+                    raise EOFError("the listener closed the connection")
+                self._take(data)
         return self._done.pop(0)
 
     async def closed(self) -> bool:
         """True once the listener has closed the connection (reading whatever comes)."""
-        try:
-            while await self.stream.receive_some(65536):
+        with trio.move_on_after(WAIT):
+            try:
+                while await self.stream.receive_some(65536):
+                    pass
+            except trio.BrokenResourceError:
                 pass
-        except trio.BrokenResourceError:
-            pass
-        return True
+            return True
+        return False
 
     def _take(self, data: bytes) -> None:
         for packet in self._splitter.feed(data):

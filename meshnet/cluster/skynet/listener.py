@@ -29,12 +29,12 @@ service's error in its own log) or ``call failed: <target>: <Error>: <reason>`` 
 meshnet could not run it (a deadline, an unknown command, a full mailbox).
 
 Bad input closes only its own connection, with a logged reason: bytes outside the
-protocol, a large request announced over ``skynet_max_message``, or more than
-``BUFFERED_MESSAGES`` times that held for one connection (parts of unfinished requests);
-while the requests a connection has read but not answered hold that much, it is not read
-(backpressure), so one connection's memory stays bounded. A request whose payload is not a
-command and arguments is answered with an error. skynet keeps its cluster connections open
-without heartbeats, so idle connections are not closed.
+protocol, a large request announced over ``skynet_max_message``, or parts of unfinished
+large requests adding up to more than ``BUFFERED_MESSAGES`` times that. The requests of a
+connection that are being handled may hold as much again: past that, its next request waits
+(and the connection is not read) until some are answered, so one connection's memory stays
+bounded. A request whose payload is not a command and arguments is answered with an error.
+skynet keeps its cluster connections open without heartbeats, so idle ones are not closed.
 """
 
 from __future__ import annotations
@@ -146,16 +146,17 @@ class SkynetAgent(Service):
         try:
             while data := await self.stream.receive_some(RECEIVE_SIZE):
                 for request in decoder.feed(data):
-                    self._held += len(request.payload)
+                    size = len(request.payload)
+                    while self._held and self._held + size > budget:  # let some be answered
+                        self._room = trio.Event()
+                        await self._room.wait()
+                    self._held += size
                     await mailbox.put(Message(CLIENT, self.address, 0, None, (request,)))
                 if decoder.buffered > budget:
                     raise wire.SkynetWireError(
                         f"{decoder.buffered} bytes of unfinished large requests, over the "
                         f"limit of {budget} ({BUFFERED_MESSAGES} x cluster.skynet_max_message)"
                     )
-                while self._held + decoder.buffered > budget:  # answer some before reading on
-                    self._room = trio.Event()
-                    await self._room.wait()
         except wire.SkynetWireError as exc:
             reason = f"protocol error: {exc}"
             logger.warning("closed the skynet connection from %s: %s", self.peer, reason)
