@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from meshnet.cluster.members import MESHNET, NAME, SKYNET, Member, MemberError, parse_host_port
+from meshnet.cluster.members import MESHNET, NAME, Member, MemberError, parse_host_port
 from meshnet.cluster.skynet.config import (
     SKYNET_KEYS,
     SkynetConfigError,
@@ -180,7 +180,7 @@ def parse_members(nodes: Any, where: str) -> dict[str, Member]:
             host, port = parse_host_port(str(entry.get("address", "")), f"{where}.{name}.address")
             protocol = entry.get("protocol", MESHNET)
             node_id = entry.get("id")
-            if protocol != SKYNET and (not isinstance(node_id, int) or isinstance(node_id, bool)):
+            if protocol == MESHNET and (not isinstance(node_id, int) or isinstance(node_id, bool)):
                 raise MemberError(f"{where}.{name}.id: must be an integer, not {node_id!r}")
             member = Member(name, node_id, host, port, bool(entry.get("absent", False)), protocol)
         except MemberError as exc:

@@ -7,6 +7,7 @@ import sys
 from collections.abc import Awaitable, Callable
 from contextlib import asynccontextmanager
 from functools import partial
+from typing import Any
 
 import trio
 from cluster_setup import HOST, REPO, SECRET, WAIT, free_port
@@ -120,12 +121,14 @@ class SkynetClient:
 
 
 Answer = Callable[[wire.Request, bytes], Awaitable[bytes | None]]
-"""A fake skynet node's reply to a request (and its raw packets): the bytes to write."""
+"""A fake skynet node's reply to a request (and its raw packets): the bytes to write, or
+``CLOSE`` to close the connection."""
+CLOSE: Any = object()
 
 
 @asynccontextmanager
-async def fake_skynet(answer: Answer):
-    """A skynet node's cluster port on a free loopback port, answering with ``answer``;
+async def fake_skynet(answer: Answer, port: int = 0):
+    """A skynet node's cluster port on ``port`` (0: a free one), answering with ``answer``;
     yields the port and the connections it took (each a list of the requests it read)."""
     connections: list[list[wire.Request]] = []
 
@@ -141,13 +144,16 @@ async def fake_skynet(answer: Answer):
                         requests.append(request)
                         reply = await answer(request, raw)
                         raw = b""
+                        if reply is CLOSE:
+                            await stream.aclose()
+                            return
                         if reply:
                             await stream.send_all(reply)
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             pass
 
     async with trio.open_nursery() as nursery:
-        [listener] = await nursery.start(partial(trio.serve_tcp, serve, 0, host=HOST))
+        [listener] = await nursery.start(partial(trio.serve_tcp, serve, port, host=HOST))
         yield listener.socket.getsockname()[1], connections
         nursery.cancel_scope.cancel()
 

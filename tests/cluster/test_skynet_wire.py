@@ -365,3 +365,44 @@ def test_garbage_decodes_or_raises_our_error(decoder, garbage, data):
         feed_in_chunks(decoder(), garbage, cuts)
     except SkynetWireError:
         pass
+
+
+@pytest.mark.parametrize("decoder", [RequestDecoder, ResponseDecoder])
+@given(data=st.data())
+def test_what_a_decoder_buffers_is_never_more_than_it_was_fed_and_nothing_at_the_end(decoder, data):
+    if decoder is RequestDecoder:
+        stream = b"".join(encoded(r, s) for r, s in data.draw(st.lists(requests(), max_size=4)))
+    else:
+        sizes_drawn = data.draw(st.lists(sizes, max_size=4))
+        stream = b"".join(
+            encode_response(n + 1, True, bytes(size)) for n, size in enumerate(sizes_drawn)
+        )
+    cuts = sorted(data.draw(st.lists(st.integers(0, len(stream)), max_size=12)))
+    reader, fed = decoder(), 0
+    for start, end in zip([0, *cuts], [*cuts, len(stream)], strict=True):
+        reader.feed(stream[start:end])
+        fed = end
+        assert 0 <= reader.buffered <= fed
+    assert reader.buffered == 0
+
+
+def test_a_decoder_buffers_the_parts_of_an_open_large_message_and_a_partial_packet():
+    decoder = RequestDecoder()
+    header, first, second, last = split_packets(encode_request("@a", 1, bytes(2 * MULTI_PART + 5)))
+    decoder.feed(header + first)
+    assert decoder.buffered == MULTI_PART
+    decoder.feed(second[:3])
+    assert decoder.buffered == MULTI_PART + 3
+    decoder.feed(second[3:])
+    assert decoder.buffered == 2 * MULTI_PART
+    decoder.feed(last)
+    assert decoder.buffered == 0
+
+
+def test_an_error_ending_a_large_answer_frees_what_it_buffered():
+    decoder = ResponseDecoder()
+    header, first, *_ = split_packets(encode_response(7, True, bytes(3 * MULTI_PART)))
+    decoder.feed(header + first)
+    assert decoder.buffered == MULTI_PART
+    decoder.feed(encode_response(7, False, "gave up"))
+    assert decoder.buffered == 0

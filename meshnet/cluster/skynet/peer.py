@@ -39,6 +39,7 @@ from __future__ import annotations
 import logging
 import random
 from collections import deque
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 import outcome
@@ -193,17 +194,24 @@ class SkynetPeer:
         try:
             async with trio.open_nursery() as nursery:
                 self._serving = nursery.cancel_scope
-                nursery.start_soon(self._write_loop, stream)
-                await self._read_loop(stream)
+                nursery.start_soon(self._until_broken, self._write_loop, stream)
+                await self._until_broken(self._read_loop, stream)
+        finally:
+            self._serving = None
+            await trio.aclose_forcefully(stream)
+        self._fail(self._end_reason or "closed")
+
+    async def _until_broken(
+        self, loop: Callable[[trio.SocketStream], Awaitable[None]], stream: trio.SocketStream
+    ) -> None:
+        """Run a loop of the connection; when it breaks, end the connection saying why."""
+        try:
+            await loop(stream)
         except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
             self._end(f"connection lost: {exc}")
         except wire.SkynetWireError as exc:
             logger.warning("skynet node %s broke the protocol: %s", self.member.name, exc)
             self._end(f"protocol error: {exc}")
-        finally:
-            self._serving = None
-            await trio.aclose_forcefully(stream)
-        self._fail(self._end_reason or "closed")
 
     def _end(self, reason: str) -> None:
         if self._end_reason is None:
