@@ -4,6 +4,7 @@ nodes stand in for real ones."""
 
 from __future__ import annotations
 
+import logging
 from contextlib import asynccontextmanager
 
 import pytest
@@ -407,3 +408,28 @@ async def test_a_meshnet_node_can_be_a_skynet_node_to_another(autojump_clock):
             await other.call("meshnode@pyecho", "fail", "why")
         with pytest.raises(NoSuchService, match="Invalid name"):
             await other.call("meshnode@hidden", "x")
+
+
+async def test_a_skynet_node_leaving_the_view_after_a_drop_is_not_served_again(
+    autojump_clock, tmp_path, caplog
+):
+    async def answer(request, raw):
+        return CLOSE
+
+    caplog.set_level(logging.INFO)
+    async with fake_skynet(answer) as (port, connections):
+        file = tmp_path / "cluster.toml"
+        me = f'meshnode = {{ address = "{HOST}:{free_port()}", id = 1 }}\n'
+        file.write_text(
+            f'[nodes]\n{me}sknode = {{ address = "{HOST}:{port}", protocol = "skynet" }}\n'
+        )  # noqa: E501
+        async with meshnode({"secret": SECRET, "file": str(file)}) as node:
+            with pytest.raises(NodeDown, match="closed the connection"):
+                await node.call("sknode@echo", "x")
+            file.write_text(f"[nodes]\n{me}")  # while its peer waits to dial again
+            assert of(node).discovery.reload() == {"sknode"}
+            await trio.sleep(10)
+            with pytest.raises(NodeDown, match="no node 'sknode'"):
+                await node.call("sknode@echo", "x")
+    assert caplog.text.count("connection to skynet node sknode is up") == 1
+    assert len(connections) == 1

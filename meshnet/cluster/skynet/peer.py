@@ -125,8 +125,11 @@ class SkynetPeer:
             await self._up.wait()
 
     def stop(self, reason: str) -> None:
-        """The node left the cluster's view, or this node leaves: close for good."""
+        """The node left the cluster's view, or this node leaves: close for good (what
+        waits to be sent fails with ``NodeDown``)."""
         self.wanted = False
+        if self._serving is None:
+            self._fail(reason)
         self._end(reason)
         if self._waiting is not None:
             self._waiting.cancel()
@@ -134,6 +137,7 @@ class SkynetPeer:
     async def run(self) -> None:
         """Keep a connection to the skynet node for as long as the peer is wanted."""
         while self.wanted and not self.member.absent:
+            stream = None
             with trio.CancelScope() as self._waiting:
                 await trio.sleep(self._delay())
                 stream = await self._dial()
