@@ -302,6 +302,11 @@ def _address(table: dict[str, Any], key: str) -> tuple[str, int] | None:
 
 
 def _check_self(config: ClusterConfig, node_name: str) -> None:
+    if config.discovery == "redis" and any(m.skynet for m in config.nodes.values()):
+        raise ClusterConfigError(
+            'skynet nodes (protocol = "skynet") are entries of the static cluster table, '
+            "which Redis discovery does not read"
+        )
     if config.discovery == "static":
         if node_name not in config.nodes:
             raise ClusterConfigError(f"this node ({node_name!r}) is not among the cluster's nodes")

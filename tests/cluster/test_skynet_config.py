@@ -49,6 +49,12 @@ def test_this_node_cannot_be_a_skynet_node():
         parse_cluster({"secret": SECRET, "nodes": {"me": SKNODE}}, REPO, "me")
 
 
+def test_skynet_nodes_need_the_static_cluster_table():
+    table = {"discovery": "redis", "redis": "redis://127.0.0.1:6379/0", "address": "h:1"}
+    with pytest.raises(ClusterConfigError, match="which Redis discovery does not read"):
+        parse_cluster({"secret": SECRET, **table, "nodes": {"sk": SKNODE}}, REPO, "me")
+
+
 def test_skynet_nodes_are_not_found_by_id_and_never_run_the_clusters_unique_services():
     config = parse_cluster(
         {"secret": SECRET, "nodes": {"sk": SKNODE, "me": {**ME, "id": 7}}}, REPO, "me"
