@@ -27,6 +27,7 @@ from meshnet.admission import Network, networks
 from meshnet.cluster.members import NAME, MemberError, parse_host_port
 from meshnet.cluster.skynet.wire import DEFAULT_MAX_MESSAGE
 from meshnet.errors import MeshnetError
+from meshnet.hostport import is_loopback
 
 DEFAULT_MAX_CONNECTIONS = 64
 MIN_MAX_MESSAGE = 0x10000
@@ -80,7 +81,7 @@ def parse_skynet(table: dict[str, Any]) -> SkynetSettings:
     elif given := [key for key in ("skynet_expose", "skynet_allow") if key in table]:
         raise SkynetConfigError(f"'cluster.{given[0]}' needs 'cluster.skynet_listen'")
     allow = _allow(table.get("skynet_allow", []))
-    if listen is not None and not allow and not _is_loopback(listen[0]):
+    if listen is not None and not allow and not is_loopback(listen[0]):
         raise SkynetConfigError(
             f"'cluster.skynet_listen' binds {listen[0]!r}, which is not a loopback address: "
             "skynet's cluster protocol has no authentication, so name the skynet nodes "
@@ -128,12 +129,3 @@ def _allow(entries: list[Any]) -> tuple[Network, ...]:
                 f'"10.0.1.0/24"), not {entry!r}'
             ) from None
     return networks(entries)
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False

@@ -225,15 +225,13 @@ class SkynetPeer:
 
     def _fail(self, reason: str) -> None:
         """The skynet node cannot be reached: fail what waits on it."""
-        was_up = self.state == UP
-        self.state = DOWN
-        self.down_reason = reason
-        self._failures += 1
-        if self._up.is_set():
-            self._up = trio.Event()
-        (logger.warning if was_up else logger.info)(
+        (logger.warning if self.state == UP else logger.info)(
             "connection to skynet node %s is down: %s", self.member.name, reason
         )
+        self.state, self.down_reason = DOWN, reason
+        self._failures += 1
+        if self._up.is_set():  # a new one for the next connection (none waits on a set one)
+            self._up = trio.Event()
         self.lost_messages += len(self._out)
         self._out.clear()
         self._unsent = 0
