@@ -18,8 +18,8 @@ if TYPE_CHECKING:
 @console_command(
     "cluster",
     "cluster",
-    "this node's links (node, id, address, state, messages sent and lost) and the names "
-    "registered here with cluster.register",
+    "this node's links (node, id, address, state, messages sent and lost; a skynet node "
+    "has id skynet) and the names registered here with cluster.register",
 )
 async def cluster_command(console: ConsoleServer, words: Words) -> str:
     """The ``cluster`` command."""
@@ -28,13 +28,15 @@ async def cluster_command(console: ConsoleServer, words: Words) -> str:
     links = [
         (
             link.member.name,
-            link.member.id,
+            "skynet" if link.member.id is None else link.member.id,
             link.member.address,
             link.state if link.state != "down" else f"down: {link.down_reason}",
             link.sent_messages,
             link.lost_messages,
         )
-        for link in sorted(cluster.links(), key=lambda link: link.member.id)
+        for link in sorted(
+            cluster.links(), key=lambda link: (link.member.id or 0, link.member.name)
+        )
     ]
     names = [
         (name, format_address(address)) for name, address in sorted(cluster.registered.items())

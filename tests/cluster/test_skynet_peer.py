@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 import pytest
 import trio
 from cluster_setup import HOST, REPO, SECRET, free_port
+from console_client import connect, start_console
 from skynet_setup import CLOSE, echo_answer, fake_skynet, meshnode, pyservices, skynet_table
 
 from meshnet import (
@@ -433,3 +434,12 @@ async def test_a_skynet_node_leaving_the_view_after_a_drop_is_not_served_again(
                 await node.call("sknode@echo", "x")
     assert caplog.text.count("connection to skynet node sknode is up") == 1
     assert len(connections) == 1
+
+
+async def test_the_console_lists_a_skynet_node_among_the_links(autojump_clock):
+    async with calling() as (node, _, _connections):
+        assert await node.call("sknode@echo", "x", 1) == 1
+        session, _ = await connect(await start_console(node))
+        [row] = [line for line in (await session.ok("cluster")).splitlines() if "sknode" in line]
+        member = of(node).discovery.member("sknode")
+        assert row.split()[:4] == ["sknode", "skynet", member.address, "up"]
