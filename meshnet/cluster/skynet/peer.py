@@ -56,6 +56,7 @@ from meshnet.message import REQUEST, Message
 if TYPE_CHECKING:
     from meshnet.cluster.cluster import Cluster
     from meshnet.context import PendingCall
+    from meshnet.node import Node
 
 logger = logging.getLogger(__name__)
 
@@ -416,7 +417,7 @@ class _Call:
         self.label = label
         self.pending = pending
 
-    def waiting(self, node: Any) -> bool:
+    def waiting(self, node: Node) -> bool:
         """Whether the caller still waits (a caller on another node is assumed to)."""
         if self.pending is None:
             return True
