@@ -99,6 +99,14 @@ class ProtectedServiceError(MeshnetError):
     """The node's own system service cannot be killed or made to exit."""
 
 
+def first_error(group: BaseExceptionGroup) -> BaseException:
+    """The first exception in ``group``, looking inside nested groups (for log lines)."""
+    error: BaseException = group
+    while isinstance(error, BaseExceptionGroup):
+        error = error.exceptions[0]
+    return error
+
+
 def remote_call_error(target: object, remote_type: str, remote_message: str) -> CallError:
     """The ``CallError`` a caller gets for an error that came from another node: the
     subclass its type names (``NoSuchService``, ``Busy``, ...) when it is one of meshnet's

@@ -36,6 +36,7 @@ from meshnet.errors import (
     ProtectedServiceError,
     ServiceNameError,
     ServiceStartError,
+    first_error,
 )
 from meshnet.loader import load_service_class, service_key
 from meshnet.log import current_address, install_record_factory
@@ -439,7 +440,7 @@ class Node:
             if errors is None:
                 raise
             process_exit = _process_exit(errors)
-            error = process_exit or _first_error(errors)
+            error = process_exit or first_error(errors)
             if process_exit is not None:
                 ctx.exit_reason = f"{type(error).__name__} raised: the node stops"
             elif not running:
@@ -555,14 +556,7 @@ def _only_cancelled(exc: BaseException) -> bool:
 def _process_exit(group: BaseExceptionGroup) -> BaseException | None:
     """The KeyboardInterrupt or SystemExit in ``group``, if there is one."""
     matched, _ = group.split(PROCESS_EXITS)
-    return None if matched is None else _first_error(matched)
-
-
-def _first_error(group: BaseExceptionGroup) -> BaseException:
-    error: BaseException = group
-    while isinstance(error, BaseExceptionGroup):
-        error = error.exceptions[0]
-    return error
+    return None if matched is None else first_error(matched)
 
 
 def _check_local_name(name: str) -> None:

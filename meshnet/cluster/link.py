@@ -33,7 +33,7 @@ from trio.lowlevel import Abort, Task, current_task, reschedule, wait_task_resch
 
 from meshnet.cluster import connect, wire
 from meshnet.cluster.members import Member
-from meshnet.errors import NodeDown
+from meshnet.errors import NodeDown, first_error
 
 if TYPE_CHECKING:
     from meshnet.cluster.cluster import Cluster
@@ -226,16 +226,18 @@ class Link:
         if isinstance(stream, trio.SocketStream):
             self._fileno = stream.socket.fileno()
         try:
-            async with trio.open_nursery() as nursery:
+            async with trio.open_nursery() as nursery:  # what escapes it comes grouped
                 self._serving = nursery.cancel_scope
                 nursery.start_soon(self._write_loop, stream)
                 nursery.start_soon(self._heartbeat_loop)
                 await self._read_loop(stream, opened.splitter)
-        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
-            self._end(f"connection lost: {exc}")
-        except wire.LinkProtocolError as exc:
-            logger.warning("link to %s broke the protocol: %s", self.member.name, exc)
-            self._end(f"protocol error: {exc}")
+        except* (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as group:
+            self._end(f"connection lost: {first_error(group)}")
+        except* wire.LinkProtocolError as group:
+            logger.warning(
+                "link to %s broke the protocol: %s", self.member.name, first_error(group)
+            )
+            self._end(f"protocol error: {first_error(group)}")
         finally:
             self._serving = None
             self._fileno = -1  # from here on the number may be given to another socket

@@ -5,10 +5,10 @@ import logging
 
 import pytest
 import trio
-from cluster_setup import HOST, cluster_table, linked_nodes
+from cluster_setup import HOST, SECRET, cluster_table, linked_nodes
 
 from meshnet import NodeDown, Service, command
-from meshnet.cluster import of
+from meshnet.cluster import connect, of
 from meshnet.cluster.link import WINDOW
 
 
@@ -174,3 +174,22 @@ async def test_a_silent_connection_is_closed_at_the_handshake_deadline(autojump_
         with trio.fail_after(10):
             assert await stream.receive_some(100) == b""
     assert any("no handshake within 2s" in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.parametrize("garbage", [b"\x00\x00\x00\x02\x63?", b"\xff\xff\xff\xff"])
+async def test_a_node_that_breaks_the_protocol_loses_its_link_and_nothing_else(
+    autojump_clock, caplog, garbage
+):
+    table = cluster_table(["a", "b", "c"])
+    async with linked_nodes(["a", "b"], table) as nodes:
+        recorder = await nodes["b"].newservice(Recorder)
+        await nodes["a"].call(recorder, "take", "before")
+        b = of(nodes["b"]).discovery.member("b")
+        me = connect.Hello("c", 3, 99, connect.handshake.new_nonce())
+        opened = await connect.dial(b, me, SECRET.encode(), 5)
+        await opened.stream.send_all(garbage)
+        with trio.fail_after(10):
+            assert await opened.stream.receive_some(1000) == b""  # b closed it
+        await nodes["a"].call(recorder, "take", "after")  # b's cluster still works
+        assert await nodes["b"].call(recorder, "arrived") == ["before", "after"]
+    assert any("broke the protocol" in r.getMessage() for r in caplog.records)
