@@ -9,7 +9,7 @@ CHROMIUM := /usr/bin/chromium
 REDIS_SERVER := /usr/bin/redis-server
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: install web browser redis test demo bench lint docs dist clean
+.PHONY: install web browser redis test demo demo-cluster bench lint docs dist clean
 
 install: $(STAMP)
 
@@ -32,7 +32,7 @@ browser:
 		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium; }
 
 # Debian's redis-server, for the Redis discovery tests (they start their own server on a
-# free loopback port); skipped when it is already installed.
+# free loopback port) and make demo-cluster; skipped when it is already installed.
 redis:
 	@[ -x $(REDIS_SERVER) ] || { $(SUDO) apt-get update -q && \
 		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends redis-server; }
@@ -44,6 +44,12 @@ test: install web browser redis
 # Starts the demo game's node, runs the client once against it, keeps the node until Ctrl-C.
 demo: install web
 	$(PY) -m demo_game demo
+
+# The demo on three nodes (front, game, accounts: demo_game/cluster/*.toml), discovering each
+# other through a redis-server of its own on 127.0.0.1:6390 (AOF in var/demo_redis); runs the
+# client once against the front, keeps everything until Ctrl-C, stops Redis last.
+demo-cluster: install web redis
+	$(PY) -m demo_game demo-cluster
 
 # The API documentation (mkdocs + mkdocstrings) into site/; any warning fails it, and so
 # does a public name without a docstring or a module left out of it (docs/docstrings.py).

@@ -24,7 +24,7 @@ import trio
 
 from demo_game.names import MANAGER
 from demo_game.proto import proto
-from meshnet import CallError, command
+from meshnet import Address, CallError, command
 from meshnet.gate import Backend, Client, ClientError, handles
 
 logger = logging.getLogger(__name__)
@@ -114,7 +114,7 @@ class Agent(Backend):
         if self.logged_in not in (None, key):
             return {"ok": False}
         self.logged_in = key
-        self._push(client, {"text": f"welcome {self.user} (agent {self.address})"})
+        await self._push(client, {"text": f"welcome {self.user} (agent {self.address})"})
         return {"ok": True}
 
     @handles("ping")
@@ -140,14 +140,18 @@ class Agent(Backend):
 
     # --- helpers --------------------------------------------------------------------
 
-    def _push(self, client: Client, body: dict[str, Any]) -> None:
-        """Push to the client being served: straight to a hub connection, or along with
-        the reply of a msgserver request."""
+    async def _push(self, client: Client, body: dict[str, Any]) -> None:
+        """Push to the client being served: along with the reply of a msgserver request,
+        else straight to a hub connection on this node, or through the router's ``push``
+        on another node. That send goes before the reply to the router's request, so the
+        client gets the push first all the same (one order per pair of services)."""
         pushes = _msg_pushes.get()
-        if pushes is None:
+        if pushes is not None:
+            pushes.append(self.protocol.encode_push("push", body))
+        elif Address(client.gate).node == self.address.node:
             self.push(client, "push", body)
         else:
-            pushes.append(self.protocol.encode_push("push", body))
+            await self.send(client.gate, "push", client.fd, "push", body)
 
     def _drop(self, client: Client) -> None:
         key = _key(client)

@@ -2,7 +2,8 @@
 
 A signin that succeeds has the manager attach the connection to the user's agent, then
 binds the connection to it, so the connection's ``login`` and ``ping`` reach that agent.
-A connection signs in once; a second signin on it is an error reply.
+A connection signs in once; a second signin on it is an error reply. It runs next to the
+hub; the accounts service and the manager may be on other nodes (``demo_game.main``).
 """
 
 from __future__ import annotations
@@ -20,14 +21,18 @@ class Auth(Backend):
 
     protocol = proto
 
-    async def init(self) -> None:
+    async def init(self, accounts: str = ACCOUNTS, manager: str = MANAGER) -> None:
+        """``accounts`` and ``manager``: the names to call them by (cluster-wide ones when
+        they run on other nodes)."""
+        self.accounts = accounts
+        self.manager = manager
         self.register(AUTH)
 
     @handles("signup")
     async def signup(self, client: Client, body: dict[str, Any]) -> dict[str, bool]:
         """Create the account; ``{ok: false}`` if the name is taken."""
         user, password = _credentials(body)
-        return {"ok": await self.call(ACCOUNTS, "signup", user, password)}
+        return {"ok": await self.call(self.accounts, "signup", user, password)}
 
     @handles("signin")
     async def signin(self, client: Client, body: dict[str, Any]) -> dict[str, bool]:
@@ -35,10 +40,10 @@ class Auth(Backend):
         user, password = _credentials(body)
         if client.user is not None:
             raise ClientError(f"already signed in as {client.user}")
-        if not await self.call(ACCOUNTS, "verify", user, password):
+        if not await self.call(self.accounts, "verify", user, password):
             return {"ok": False}
         link = client.to_message()
-        agent = await self.call(MANAGER, "attach", user, link)
+        agent = await self.call(self.manager, "attach", user, link)
         if not await self.bind(client, AGENT, agent, user=user):
             await self.send(agent, "detach", link)  # the connection closed meanwhile
         return {"ok": True}

@@ -1,4 +1,5 @@
-"""``python -m demo_game``: the client, the robots, and ``demo`` (what ``make demo`` runs)."""
+"""``python -m demo_game``: the client, the robots, ``demo`` (what ``make demo`` runs) and
+``demo-cluster`` (``make demo-cluster``)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from pathlib import Path
 import trio
 
 from demo_game.client import hub_flow, secure_flow
+from demo_game.cluster_launcher import CLUSTER_DIR, REDIS_DIR, run_cluster_demo
 from demo_game.launcher import run_demo
 from demo_game.robots import Summary, ensure_fd_limit, run_robots
 from demo_game.settings import DEFAULTS
@@ -40,8 +42,9 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m demo_game",
         description="The demo game (skynet_sample on meshnet): its client, its load robots, "
-        "and a demo that starts a node and plays one client against it.",
-        epilog="examples:\n  %(prog)s demo\n  %(prog)s client --user alice --password secret",
+        "and a demo that starts a node (or three) and plays one client against it.",
+        epilog="examples:\n  %(prog)s demo\n  %(prog)s demo-cluster\n"
+        "  %(prog)s client --user alice --password secret",
         formatter_class=HelpFormatter,
     )
     commands = parser.add_subparsers(
@@ -124,6 +127,33 @@ def _parser() -> argparse.ArgumentParser:
         help="the node's config (default: the demo_game package's node.toml)",
     )
     demo.set_defaults(run=lambda options: run_demo(options.config))
+
+    cluster = commands.add_parser(
+        "demo-cluster",
+        help="the demo on three nodes with a Redis of its own, until Ctrl-C",
+        description="What make demo-cluster runs: start redis-server where the node configs "
+        "say, then the accounts node, the game node and the front in child processes, play "
+        "the client once against the front with a fresh user, say where everything listens, "
+        "and keep it all running until Ctrl-C (the nodes stop first, Redis last).",
+        epilog="examples:\n  %(prog)s\n  %(prog)s --config-dir my-cluster --redis-dir /tmp/redis",
+        formatter_class=HelpFormatter,
+    )
+    cluster.add_argument(
+        "--config-dir",
+        type=Path,
+        default=CLUSTER_DIR,
+        help="where accounts.toml, game.toml and front.toml are (default: the demo_game "
+        "package's cluster directory)",
+    )
+    cluster.add_argument(
+        "--redis-dir",
+        type=Path,
+        default=REDIS_DIR,
+        help="where Redis keeps its append-only file (default var/demo_redis)",
+    )
+    cluster.set_defaults(
+        run=lambda options: run_cluster_demo(options.config_dir, options.redis_dir)
+    )
     return parser
 
 

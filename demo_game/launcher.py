@@ -14,10 +14,13 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import trio
 
@@ -41,24 +44,31 @@ def run_demo(config_path: Path) -> int:
     """``make demo``; returns the exit code (the client's: 0 if it ended logged in)."""
     config = load_config(config_path)
     settings = parse_settings(*config.start_args)
-    host = client_host(settings.hub["address"])
     node = start_node(config_path)
     code = 1
     try:
-        wait_listening(node, host, settings.hub["port"])
-        user, password = f"demo-{secrets.token_hex(3)}", secrets.token_urlsafe(9)
-        hint = f"{python_command()} -m demo_game client --user {user} --password {password}"
-        print(f"\n$ {hint}", flush=True)
-        flow = partial(hub_flow, host, settings.hub["port"], user, password, ws=False, say=print)
-        code = 0 if trio.run(flow) else 1
+        wait_listening(node, client_host(settings.hub["address"]), settings.hub["port"])
+        code = play_client(settings)
         print(_where(settings, config), flush=True)
         if node.wait() != 0:
             raise LaunchError(f"the node stopped with exit code {node.returncode}")
     except KeyboardInterrupt:
         pass
     finally:
-        stop_node(node)
+        with ctrl_c_ignored():
+            stop_node(node)
     return code
+
+
+def play_client(settings: Settings) -> int:
+    """Run the client once against the hub of ``settings`` with a fresh user, printing
+    the command that does the same first; return its exit code (0: it ended logged in)."""
+    host, port = client_host(settings.hub["address"]), settings.hub["port"]
+    user, password = f"demo-{secrets.token_hex(3)}", secrets.token_urlsafe(9)
+    hint = f"{python_command()} -m demo_game client --user {user} --password {password}"
+    print(f"\n$ {hint}", flush=True)
+    flow = partial(hub_flow, host, port, user, password, ws=False, say=print)
+    return 0 if trio.run(flow) else 1
 
 
 def python_command() -> str:
@@ -75,14 +85,22 @@ class NodeProcess(subprocess.Popen[bytes]):
     """The pipe's read end, until ``wait_listening`` has read it."""
 
 
-def start_node(config_path: Path) -> NodeProcess:
-    """``python -m meshnet node CONFIG`` in a child process sharing our stdout and stderr."""
+def start_node(config_path: Path, label: str | None = None) -> NodeProcess:
+    """``python -m meshnet node CONFIG`` in a child process sharing our stdout and stderr;
+    with ``label``, each line it writes comes to our stderr after ``label |``.
+
+    The node has a process group of its own, so a Ctrl-C in the terminal reaches only us:
+    ``stop_node`` then stops it with one SIGINT (a second one would make it exit at once,
+    without stopping its services)."""
     ready_fd, write_fd = os.pipe()
     try:
         node = NodeProcess(
             [sys.executable, "-m", "meshnet", "node", str(config_path)],
             env={**os.environ, READY_FD_ENV: str(write_fd)},
             pass_fds=(write_fd,),
+            process_group=0,
+            stdout=None if label is None else subprocess.PIPE,
+            stderr=None if label is None else subprocess.STDOUT,
         )
     except BaseException:
         os.close(ready_fd)
@@ -90,25 +108,32 @@ def start_node(config_path: Path) -> NodeProcess:
     finally:
         os.close(write_fd)
     node.ready_fd = ready_fd
+    if node.stdout is not None:
+        threading.Thread(target=_copy_lines, args=(node.stdout, f"{label} | "), daemon=True).start()
     return node
 
 
-def wait_listening(node: subprocess.Popen[bytes], host: str, port: int) -> None:
-    """Wait until ``host:port`` accepts connections; LaunchError if the node exits first.
-
-    A node from ``start_node`` first says on its pipe that its start service is up, so
-    every port it listens on is its own, not another process's (a port already taken
-    makes it exit with an error instead)."""
+def wait_ready(node: subprocess.Popen[bytes], name: str = "the node") -> None:
+    """Wait until a node from ``start_node`` says on its pipe that its start service is
+    up (so every port it listens on is its own: a port already taken makes it exit with
+    an error instead); LaunchError if it exits first or takes too long."""
     ready_fd = getattr(node, "ready_fd", None)
-    if ready_fd is not None:
-        readable, _, _ = select.select([ready_fd], [], [], START_TIMEOUT)
-        said = os.read(ready_fd, 64) if readable else None
-        os.close(ready_fd)
-        node.ready_fd = None  # type: ignore[attr-defined]
-        if said is None:
-            raise LaunchError(f"the node did not start within {START_TIMEOUT:g}s")
-        if said != b"ready\n":
-            raise LaunchError(f"the node exited with code {node.wait()} before it was ready")
+    if ready_fd is None:
+        return
+    readable, _, _ = select.select([ready_fd], [], [], START_TIMEOUT)
+    said = os.read(ready_fd, 64) if readable else None
+    os.close(ready_fd)
+    node.ready_fd = None  # type: ignore[attr-defined]
+    if said is None:
+        raise LaunchError(f"{name} did not start within {START_TIMEOUT:g}s")
+    if said != b"ready\n":
+        raise LaunchError(f"{name} exited with code {node.wait()} before it was ready")
+
+
+def wait_listening(node: subprocess.Popen[bytes], host: str, port: int) -> None:
+    """Wait until the node is ready (``wait_ready``) and ``host:port`` accepts
+    connections; LaunchError if the node exits first."""
+    wait_ready(node)
     give_up = time.monotonic() + START_TIMEOUT
     while node.poll() is None:
         try:
@@ -132,6 +157,17 @@ def stop_node(node: subprocess.Popen[bytes]) -> int:
         return node.wait()
 
 
+@contextmanager
+def ctrl_c_ignored() -> Iterator[None]:
+    """Ignore SIGINT in the block: while the nodes stop, another Ctrl-C must not leave
+    one running (``stop_node`` gives each ``STOP_TIMEOUT`` seconds, then kills it)."""
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def client_host(address: str) -> str:
     """Where a client on this machine reaches a server listening on ``address``."""
     return "127.0.0.1" if address in ("0.0.0.0", "::", "") else address
@@ -144,16 +180,36 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def node_config(settings: dict[str, dict[str, Any]], log_level: str = "INFO") -> str:
+def node_config(
+    settings: dict[str, dict[str, Any]],
+    log_level: str = "INFO",
+    *,
+    name: str = "demo",
+    node_id: int = 1,
+    cluster: dict[str, Any] | None = None,
+) -> str:
     """A node config (TOML) running the demo game with ``settings`` (sections, as in
-    ``demo_game.settings``)."""
+    ``demo_game.settings``); with ``cluster``, its ``[cluster]`` table (strings, numbers)."""
     args = ",\n".join(
         f"  {{ {section} = {_inline(values)} }}" for section, values in settings.items()
     )
-    return (
-        f'[node]\nname = "demo"\nid = 1\nlog_level = "{log_level}"\ncall_timeout = 10.0\n\n'
-        f'[start]\nservice = "demo_game.main:Main"\nargs = [\n{args},\n]\n'
+    text = (
+        f'[node]\nname = "{name}"\nid = {node_id}\nlog_level = "{log_level}"\n'
+        f'call_timeout = 10.0\n\n[start]\nservice = "demo_game.main:Main"\nargs = [\n{args},\n]\n'
     )
+    if cluster is not None:
+        text += "\n[cluster]\n" + "".join(
+            f"{key} = {json.dumps(value)}\n" for key, value in cluster.items()
+        )
+    return text
+
+
+def _copy_lines(output: IO[bytes], prefix: str) -> None:
+    """Copy a child's output to our stderr line by line, each after ``prefix``."""
+    with output:
+        for line in output:
+            sys.stderr.write(prefix + line.decode(errors="replace"))
+            sys.stderr.flush()
 
 
 def _inline(values: dict[str, Any]) -> str:
@@ -162,25 +218,39 @@ def _inline(values: dict[str, Any]) -> str:
 
 
 def _where(settings: Settings, config: NodeConfig) -> str:
-    hub = settings.hub
-    host = client_host(hub["address"])
-    login = f"{client_host(settings.login_address)}:{settings.login_port}"
-    msgserver = f"{client_host(settings.msgserver['address'])}:{settings.msgserver['port']}"
     python = python_command()
     return "\n".join(
         [
             "",
             "The demo node is running; Ctrl-C stops it. It listens on:",
-            f"  hub, TCP          {host}:{hub['port']}",
-            f"  hub, WebSocket    ws://{host}:{hub['ws_port']}/   (client --ws)",
-            f"  login server      {login}   (client --secure)",
-            f"  msgserver         {msgserver}",
-            f"  browser page      http://{client_host(settings.web_address)}:{settings.web_port}/",
+            *front_lines(settings),
             *operator_lines(config, python),
-            f"Try: {python} -m demo_game client --user NAME --password PASSWORD [--ws | --secure]",
-            f"     {python} -m demo_game robots --count 100 --duration 10",
+            *try_lines(python),
         ]
     )
+
+
+def front_lines(settings: Settings) -> list[str]:
+    """Where the servers players connect to listen: hub, login server, msgserver, page."""
+    hub = settings.hub
+    host = client_host(hub["address"])
+    login = f"{client_host(settings.login_address)}:{settings.login_port}"
+    msgserver = f"{client_host(settings.msgserver['address'])}:{settings.msgserver['port']}"
+    return [
+        f"  hub, TCP          {host}:{hub['port']}",
+        f"  hub, WebSocket    ws://{host}:{hub['ws_port']}/   (client --ws)",
+        f"  login server      {login}   (client --secure)",
+        f"  msgserver         {msgserver}",
+        f"  browser page      http://{client_host(settings.web_address)}:{settings.web_port}/",
+    ]
+
+
+def try_lines(python: str) -> list[str]:
+    """The client and robots commands to try next."""
+    return [
+        f"Try: {python} -m demo_game client --user NAME --password PASSWORD [--ws | --secure]",
+        f"     {python} -m demo_game robots --count 100 --duration 10",
+    ]
 
 
 def operator_lines(config: NodeConfig, python: str) -> list[str]:

@@ -33,10 +33,19 @@ class Refused(MeshnetError):
 class DemoLogin(LoginServer):
     """The login server (``.login``) over the accounts; the token server ``signup`` signs up."""
 
-    async def init(self, host: str, port: int, servername: str, limits: dict[str, Any]) -> None:
+    async def init(
+        self,
+        host: str,
+        port: int,
+        servername: str,
+        limits: dict[str, Any],
+        accounts: str = ACCOUNTS,
+    ) -> None:
         """``limits``: ``handshake_timeout``, ``maxclient``, ``max_per_address`` and
-        ``per_address_exempt`` (see ``LoginServer.init``)."""
+        ``per_address_exempt`` (see ``LoginServer.init``); ``accounts``: the name to call
+        the accounts service by (its cluster-wide one when it runs on another node)."""
         self.servername = servername.encode()
+        self.accounts = accounts
         self.online: dict[str, Any] = {}
         """User -> subid of their login on the msgserver."""
         limits = dict(limits)
@@ -49,11 +58,11 @@ class DemoLogin(LoginServer):
         user, password = _text(fields.user, "user"), _text(fields.password, "password")
         check_credentials(user, password)
         if fields.server == SIGNUP:
-            if not await self.call(ACCOUNTS, "signup", user, password):
+            if not await self.call(self.accounts, "signup", user, password):
                 raise Refused(f"user {user!r} is taken")
         elif fields.server != self.servername:
             raise Refused(f"unknown game server {fields.server!r}")
-        elif not await self.call(ACCOUNTS, "verify", user, password):
+        elif not await self.call(self.accounts, "verify", user, password):
             raise Refused(f"wrong user or password for {user!r}")
         return fields.server, user
 

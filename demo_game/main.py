@@ -1,7 +1,23 @@
-"""The demo game's start service: starts every other service and says where they listen.
+"""The demo game's start service: starts the game's services and says where they listen.
 
 ``python -m meshnet node demo_game/node.toml`` runs it; its start arguments are the
-settings of ``demo_game.settings``.
+settings of ``demo_game.settings``. On its own the node runs the whole game, every
+service calling the others by their node-local names. As one node of a cluster (the
+settings' ``cluster`` section) it runs only its roles:
+
+==========  ============================================================================
+role        services
+==========  ============================================================================
+accounts    accounts (cluster-wide name ``accounts``)
+game        manager (cluster-wide ``manager``) and the agents it starts
+front       hub, auth, login server, msgserver, browser page
+==========  ============================================================================
+
+A service whose peer runs on another node calls it by the peer's cluster-wide name, and
+everything else the services pass each other is an address, which works across nodes.
+Auth stays on the front with the hub: the hub routes ``signup`` and ``signin`` to its
+node-local ``.auth``, and auth holds no state of its own; what is worth a node of its own,
+the password hashes and the CPU they cost, is the accounts service's.
 """
 
 from __future__ import annotations
@@ -15,26 +31,59 @@ from demo_game.hub import Hub
 from demo_game.login import DemoLogin
 from demo_game.manager import Manager
 from demo_game.msgserver import DemoMsgServer
-from demo_game.settings import parse_settings
+from demo_game.names import ACCOUNTS, CLUSTER_ACCOUNTS, CLUSTER_MANAGER, MANAGER
+from demo_game.settings import Settings, parse_settings
 from demo_game.web import WebServer
 from meshnet import Service, command
+from meshnet.cluster import api
 
 logger = logging.getLogger(__name__)
 
 
 class Main(Service):
-    """The start service of the demo node: starts every other service from the settings."""
+    """The start service of a demo node: starts the services of its roles."""
 
     async def init(self, *settings: dict[str, Any]) -> None:
         conf = parse_settings(*settings)
-        scrypt = conf.scrypt
-        await self.newservice(Accounts, str(conf.accounts_path), scrypt.n, scrypt.r, scrypt.p)
-        await self.newservice(Manager, conf.reconnect_window)
-        await self.newservice(Auth)
+        self.listening: dict[str, int | None] = {}
+        if "accounts" in conf.roles:
+            scrypt = conf.scrypt
+            accounts = await self.newservice(
+                Accounts, str(conf.accounts_path), scrypt.n, scrypt.r, scrypt.p
+            )
+            await self._share(conf, CLUSTER_ACCOUNTS, accounts)
+            logger.info("demo accounts in %s", conf.accounts_path)
+        if "game" in conf.roles:
+            manager = await self.newservice(Manager, conf.reconnect_window)
+            await self._share(conf, CLUSTER_MANAGER, manager)
+        if "front" in conf.roles:
+            await self._start_front(conf)
+
+    @command
+    async def ports(self) -> dict[str, int | None]:
+        """The bound ports of a front: ``hub``, ``hub_ws``, ``login``, ``msgserver``,
+        ``web`` (empty on a node without the front role)."""
+        return self.listening
+
+    async def _share(self, conf: Settings, name: str, address: int) -> None:
+        """Give a service other nodes call its cluster-wide ``name``, in a cluster."""
+        if conf.cluster:
+            await api.register(name, address)
+            logger.info("registered %s as the cluster-wide %r", address, name)
+
+    async def _start_front(self, conf: Settings) -> None:
+        accounts = ACCOUNTS if "accounts" in conf.roles else CLUSTER_ACCOUNTS
+        manager = MANAGER if "game" in conf.roles else CLUSTER_MANAGER
+        await self.newservice(Auth, accounts, manager)
         hub = await self.call(await self.newservice(Hub, conf.hub), "ports")
-        msgserver = await self.newservice(DemoMsgServer, conf.msgserver)
+        msgserver = await self.newservice(DemoMsgServer, conf.msgserver, manager)
         login = await self.newservice(
-            DemoLogin, conf.login_address, conf.login_port, conf.servername, conf.login_limits
+            DemoLogin,
+            conf.login_address,
+            conf.login_port,
+            conf.servername,
+            conf.login_limits,
+            accounts,
         )
         web = await self.newservice(WebServer, conf.web_address, conf.web_port, hub.get("ws_port"))
         self.listening = {
@@ -47,7 +96,7 @@ class Main(Service):
         hub_host = conf.hub["address"]
         logger.info(
             "demo game listening: hub tcp %s:%s, hub websocket ws://%s:%s/, login server %s:%d, "
-            "msgserver %r %s:%d, browser page http://%s:%d/; accounts in %s",
+            "msgserver %r %s:%d, browser page http://%s:%d/",
             hub_host,
             self.listening["hub"],
             hub_host,
@@ -59,10 +108,4 @@ class Main(Service):
             self.listening["msgserver"],
             conf.web_address,
             self.listening["web"],
-            conf.accounts_path,
         )
-
-    @command
-    async def ports(self) -> dict[str, int | None]:
-        """The bound ports: ``hub``, ``hub_ws``, ``login``, ``msgserver``, ``web``."""
-        return self.listening

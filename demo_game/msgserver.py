@@ -39,7 +39,10 @@ class Player:
 class DemoMsgServer(MsgServer):
     """The ``.msgserver``: CBOR requests of the demo protocol, passed to the user's agent."""
 
-    async def init(self, conf: dict[str, Any]) -> None:
+    async def init(self, conf: dict[str, Any], manager: str = MANAGER) -> None:
+        """``conf``: the gate's, with ``servername``; ``manager``: the name to call the
+        manager by (its cluster-wide one when it runs on another node)."""
+        self.manager = manager
         self.players: dict[str, Player] = {}
         self.by_username: dict[bytes, Player] = {}
         self.last_subid = 0
@@ -53,7 +56,7 @@ class DemoMsgServer(MsgServer):
         self.last_subid += 1
         subid = self.last_subid
         link = Client(self.address, subid, uid).to_message()
-        agent = await self.call(MANAGER, "attach", uid, link, True)
+        agent = await self.call(self.manager, "attach", uid, link, True)
         player = Player(self.username(uid, subid), link, agent)
         self.user_login(player.username, secret)
         self.players[uid] = self.by_username[player.username] = player

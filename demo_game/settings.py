@@ -22,6 +22,9 @@ Sections, every key optional (``DEFAULTS`` has the values used for what is left 
                ``scrypt_r``, ``scrypt_p`` (1 to 16), at most ``MAX_SCRYPT_MEMORY`` bytes
                a hash
 ``agent``      ``reconnect_window``: seconds an agent waits for its user to come back
+``cluster``    ``roles``: which part of the game this node of a cluster runs, a list of
+               ``ROLES``; left out, the node runs the whole game on its own (see
+               ``demo_game.main``)
 
 Everything is checked before anything starts: a port outside 0..65535 or a scrypt cost
 the hash would refuse (so every signup would fail) is a ``SettingsError`` naming the key.
@@ -69,6 +72,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "scrypt_p": 1,
     },
     "agent": {"reconnect_window": 10.0},
+    "cluster": {},
 }
 
 _CHECKED: dict[str, dict[str, tuple[type, ...]]] = {
@@ -83,10 +87,16 @@ _CHECKED: dict[str, dict[str, tuple[type, ...]]] = {
     "web": {"address": (str,), "port": (int,)},
     "accounts": {"path": (str,), "scrypt_n": (int,), "scrypt_r": (int,), "scrypt_p": (int,)},
     "agent": {"reconnect_window": (int, float)},
+    "cluster": {"roles": (list,)},
 }
 """Sections checked here, key -> accepted types; ``hub`` and ``msgserver`` are checked by
 the gates they configure."""
 
+
+ROLES = ("front", "game", "accounts")
+"""The parts of the game a node of a cluster may run: ``front`` the servers players
+connect to (hub, auth, login server, msgserver, browser page), ``game`` the manager and
+the agents, ``accounts`` the accounts database."""
 
 MAX_SCRYPT_MEMORY = 1 << 30
 """Bytes one scrypt hash may take (128 * n * r): a typo in the cost must not make every
@@ -113,6 +123,10 @@ class Settings:
     accounts_path: Path
     scrypt: ScryptCost
     reconnect_window: float
+    roles: frozenset[str] = frozenset(ROLES)
+    """What this node runs: every role, unless it is one node of a cluster."""
+    cluster: bool = False
+    """The node is one of a cluster (the ``cluster`` section gave its roles)."""
 
     @property
     def servername(self) -> str:
@@ -148,6 +162,8 @@ def parse_settings(*groups: Mapping[str, Any]) -> Settings:
         accounts_path=Path(accounts["path"]),
         scrypt=ScryptCost(accounts["scrypt_n"], accounts["scrypt_r"], accounts["scrypt_p"]),
         reconnect_window=float(merged["agent"]["reconnect_window"]),
+        roles=frozenset(merged["cluster"].get("roles", ROLES)),
+        cluster="roles" in merged["cluster"],
     )
 
 
@@ -193,6 +209,12 @@ def _check_values(merged: dict[str, dict[str, Any]]) -> None:
         "accounts.scrypt_n",
         f"small enough that a hash takes at most {MAX_SCRYPT_MEMORY >> 20} MiB "
         f"(128 * r * (n + p + 2) = {cost.memory >> 20} MiB)",
+    )
+    roles = merged["cluster"].get("roles", ROLES)
+    _require(
+        all(role in ROLES for role in roles) and 0 < len(set(roles)) == len(roles),
+        "cluster.roles",
+        f"a list of different roles out of {', '.join(map(repr, ROLES))}",
     )
     window = merged["agent"]["reconnect_window"]
     _require(0 <= window < math.inf, "agent.reconnect_window", "0 or more seconds")
