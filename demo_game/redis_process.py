@@ -21,7 +21,7 @@ START_TIMEOUT = 10.0
 """Seconds redis-server has to answer after it was started."""
 STOP_TIMEOUT = 10.0
 """Seconds it has to stop after SIGTERM before it is killed."""
-INSTALL_HINT = "make demo-cluster installs Debian's redis-server, or: apt-get install redis-server"
+INSTALL_HINT = "make demo-cluster and make test install Debian's, or: apt-get install redis-server"
 
 
 class RedisProcessError(MeshnetError):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -63,3 +64,41 @@ def same_agent(address: int | None, other: int) -> bool:
     """True if both name the same service, even when one comes from its text form (which
     leaves out the node's incarnation)."""
     return address is not None and Address(address).handle == Address(other).handle
+
+
+NEW_USER_FLOW = [
+    'signin: ok {"ok": false}',
+    'signup: ok {"ok": true}',
+    'signin: ok {"ok": true}',
+    "ping: error not logged in",
+    'push: ok {"text": "welcome alice (agent :*)"}',
+    'login: ok {"ok": true}',
+    "ping: ok {}",
+]
+"""What the client prints for a new user ``alice`` over the hub (``without_agent``)."""
+
+
+def secure_user_flow(user: str) -> list[str]:
+    """What the client prints with ``--secure`` for a new ``user`` (``without_agent``)."""
+    return [
+        "signin: error 401 Unauthorized",
+        "signup: ok 200",
+        "signin: ok 200 MQ==",
+        "connect: ok 200 OK (index 1)",
+        "ping: error not logged in",
+        f'push: ok {{"text": "welcome {user} (agent :*)"}}',
+        'login: ok {"ok": true}',
+        "ping: ok {}",
+        "reconnect: ok 200 OK (index 2)",
+        "ping: ok {}",
+    ]
+
+
+def without_agent(lines: list[str]) -> list[str]:
+    """The lines with the welcome's agent address (which varies) blanked."""
+    return [re.sub(r"agent :[0-9a-f]{8}", "agent :*", line) for line in lines]
+
+
+def agent_in(welcome: str) -> Address:
+    """The agent address a welcome text names (in text form: without the incarnation)."""
+    return Address.parse(re.search(r"agent (:[0-9a-f]{8})", welcome).group(1))

@@ -1,18 +1,17 @@
 """Agents: one per user, one logged-in link at a time, waiting for the user to come back
 within the reconnect window, then leaving; over the hub and through the msgserver."""
 
-import re
 from contextlib import AsyncExitStack
 
 import pytest
 import trio
-from demo_setup import HOST, WAIT, agent_gone, agent_of, same_agent, start_demo
+from demo_setup import HOST, WAIT, agent_gone, agent_in, agent_of, same_agent, start_demo
 
 from demo_game.agent import Agent
 from demo_game.connection import HubClient, SecureClient, open_hub
 from demo_game.names import MANAGER
 from meshnet import Service, command
-from meshnet.address import Address, format_address
+from meshnet.address import format_address
 from meshnet.gate import Client
 from meshnet.login.client import login
 from meshnet.login.gateclient import HandshakeRefused, connect_gate
@@ -66,11 +65,6 @@ async def visit(demo, *, ws: bool = False) -> str:
         welcome = await logged_in(hub)
         assert (await hub.request("ping")).ok
     return welcome
-
-
-def agent_in(welcome: str) -> int:
-    """The agent address a welcome text names (in text form: without the incarnation)."""
-    return Address.parse(re.search(r"agent (:[0-9a-f]{8})", welcome).group(1))
 
 
 async def test_a_user_back_within_the_window_gets_the_same_agent(node, tmp_path):

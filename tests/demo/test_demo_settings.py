@@ -1,14 +1,16 @@
 """The demo's settings: defaults, merging the node config's tables, and errors naming the key."""
 
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from demo_game.accounts import ScryptCost, _scrypt
 from demo_game.cli import NODE_CONFIG
+from demo_game.cluster_launcher import CLUSTER_DIR, NODES, SECRET_ENV, cluster_of
 from demo_game.main import Main
-from demo_game.settings import SettingsError, parse_settings
+from demo_game.settings import ROLES, SettingsError, parse_settings
 from meshnet import ServiceStartError
 from meshnet.config import load_config
 
@@ -91,3 +93,44 @@ async def test_a_wrong_gate_setting_stops_the_game_from_starting(node, tmp_path)
 def test_every_scrypt_cost_the_settings_accept_can_hash(n, r, p):
     cost = parse_settings({"accounts": {"scrypt_n": n, "scrypt_r": r, "scrypt_p": p}}).scrypt
     assert len(_scrypt("password", b"salt" * 4, cost)) == 32
+
+
+def test_a_node_runs_every_role_on_its_own_and_only_its_roles_in_a_cluster():
+    alone = parse_settings()
+    assert (alone.roles, alone.cluster) == (frozenset(ROLES), False)
+    front = parse_settings({"cluster": {"roles": ["front", "accounts"]}})
+    assert (front.roles, front.cluster) == ({"front", "accounts"}, True)
+
+
+@pytest.mark.parametrize(
+    ("roles", "message"),
+    [
+        ("front", "'cluster.roles' must be list, not str"),
+        ([], "'cluster.roles' must be a list of different roles out of 'front', 'game'"),
+        (["front", "front"], "'cluster.roles' must be a list of different roles"),
+        (["lobby"], "'cluster.roles' must be a list of different roles"),
+        ([{"front": 1}], "'cluster.roles' must be a list of different roles"),
+    ],
+)
+def test_a_wrong_role_is_named(roles, message):
+    with pytest.raises(SettingsError, match=message):
+        parse_settings({"cluster": {"roles": roles}})
+
+
+async def test_a_cluster_role_on_a_node_without_a_cluster_stops_the_game_from_starting(node):
+    with pytest.raises(ServiceStartError, match="in no cluster"):
+        await node.newservice(Main, {"cluster": {"roles": ["game"]}})
+
+
+@pytest.mark.parametrize("name", NODES)
+def test_the_packaged_cluster_configs_run_one_role_each_with_the_default_settings(
+    name, monkeypatch
+):
+    monkeypatch.setenv(SECRET_ENV, "a secret for this test only")
+    config = load_config(CLUSTER_DIR / f"{name}.toml")
+    assert (config.name, config.start_service) == (name, "demo_game.main:Main")
+    settings = parse_settings(*config.start_args)
+    assert settings.roles == {name}
+    assert replace(settings, roles=frozenset(ROLES), cluster=False) == parse_settings()
+    cluster = cluster_of(config)
+    assert (cluster.discovery, cluster.redis) == ("redis", "redis://127.0.0.1:6390/0")
