@@ -35,7 +35,7 @@ from meshnet.cluster.discovery import Discovery
 from meshnet.cluster.link import UP, Link
 from meshnet.cluster.members import Member
 from meshnet.cluster.remote import NAMED, RemoteService
-from meshnet.cluster.skynet.peer import SkynetPeer, SkynetService
+from meshnet.cluster.skynet.peer import SkynetPeer
 from meshnet.context import Destination, ServiceContext
 from meshnet.errors import (
     Busy,
@@ -428,7 +428,7 @@ class Cluster:
 
     # --- helpers ------------------------------------------------------------------------
 
-    def _resolve_name(self, target: str) -> RemoteService | SkynetService:
+    def _resolve_name(self, target: str) -> Destination:
         node_name, at, name = target.partition("@")
         if not at:
             home = self.discovery.home_of(target)
@@ -438,8 +438,8 @@ class Cluster:
         member = self.discovery.member(node_name)
         if member is None:
             raise NodeDown(target, f"no node {node_name!r} in the cluster")
-        if member.name == self.node.name:
-            raise NoSuchService(target, "it is this node: use the service's local name")
+        if member.name == self.node.name:  # the same names, resolved here
+            return self._local_by_name(name if name.startswith(".") else f"@{name}")
         link = self.link(member)
         link.check()
         if isinstance(link, SkynetPeer):

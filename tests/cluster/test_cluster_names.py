@@ -143,3 +143,14 @@ async def test_an_address_from_a_restarted_nodes_earlier_life_reaches_nothing(au
                         await trio.sleep(0.1)
             with pytest.raises(NoSuchService, match="earlier start"):
                 await nodes["a"].call(old, "bump")
+
+
+async def test_cluster_names_of_services_on_the_callers_own_node_resolve_too(autojump_clock):
+    table = cluster_table(["a", "b"], names={"counter": "a"})
+    async with linked_nodes(["a", "b"], table) as nodes:
+        counter = await nodes["a"].newservice(Counter)
+        await of(nodes["a"]).register("counter", counter)
+        assert await nodes["a"].call("counter", "bump") == 1
+        assert await nodes["a"].call("a@counter", "bump") == 2
+        player = await nodes["a"].newservice(Player)
+        assert await nodes["a"].call(player, "bump_via", "a", "@counter") == 3
