@@ -29,10 +29,25 @@ Keys (all optional, but at least one of ``port`` and ``ws_port``):
                 header from anyone else closes the connection.
 ``tls_cert``, ``tls_key``  PEM files of a certificate (chain) and its private key: both
                 listeners speak TLS (``wss://`` on the WebSocket port)
+
+Keys for the gates built on this one (a plain ``GateServer`` does not use them):
+
+``max_in_flight``  requests one client may have in progress at once (default 8): a
+                ``Router`` connection's requests waiting for their backends, a
+                ``MsgServer`` user's requests running; past it the connection is not read
+                until one is answered
+``request_timeout``  seconds a ``Router`` waits for a backend's answer to one request
+                (default 30; always a number: a backend that never answers pins nothing)
+``handshake_timeout``  seconds a ``MsgServer`` connection has to send its handshake
+                (default 5); then it is closed
+``max_handshaking``  ``MsgServer`` connections waiting for their handshake at once
+                (default 1024), not counted against ``maxclient``; when that many wait, a
+                new connection closes the one that has waited longest
 """
 
 from __future__ import annotations
 
+import math
 import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
@@ -43,9 +58,9 @@ from meshnet.errors import MeshnetError
 from meshnet.gate.framing import MAX_PAYLOAD
 
 WARN_UNSENT = 1 << 20
+"""Unsent bytes at which a connection's first ``warning`` fires (then at twice that, ...)."""
 NODE_MAX_UNSENT = 256 << 20
 """Default cap on the unsent bytes of all the gate connections of a node together."""
-"""Unsent bytes at which a connection's first ``warning`` fires (then at twice that, ...)."""
 
 
 class GateConfError(MeshnetError):
@@ -71,6 +86,10 @@ class GateConf:
     trusted_proxies: tuple[str, ...] = ()
     tls_cert: str | None = None
     tls_key: str | None = None
+    max_in_flight: int = 8
+    request_timeout: float = 30.0
+    handshake_timeout: float = 5.0
+    max_handshaking: int = 1024
 
     @property
     def proxies(self) -> tuple[Network, ...]:
@@ -113,6 +132,10 @@ def parse_conf(conf: Mapping[str, Any]) -> GateConf:
     for key in ("per_address_exempt", "trusted_proxies"):
         for text in getattr(parsed, key):
             _check(_is_network(text), key, f"a list of addresses or networks; {text!r} is not")
+    _check(_int_in(parsed.max_in_flight, 1, None), "max_in_flight", "an int >= 1")
+    for key in ("request_timeout", "handshake_timeout"):
+        _check(_positive(getattr(parsed, key)), key, "a number of seconds > 0")
+    _check(_int_in(parsed.max_handshaking, 1, None), "max_handshaking", "an int >= 1")
     tls = (parsed.tls_cert, parsed.tls_key)
     for key, value in zip(("tls_cert", "tls_key"), tls, strict=True):
         _check(value is None or (isinstance(value, str) and value), key, "a file name")
@@ -130,7 +153,11 @@ def _int_in(value: object, low: int, high: int | None) -> bool:
 
 
 def _positive_or_none(value: object) -> bool:
-    return value is None or (type(value) in (int, float) and value > 0)
+    return value is None or _positive(value)
+
+
+def _positive(value: object) -> bool:
+    return type(value) in (int, float) and 0 < value < math.inf  # type: ignore[operator]
 
 
 def _is_network(text: object) -> bool:

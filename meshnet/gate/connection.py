@@ -6,6 +6,21 @@ does); otherwise they join the buffer and the connection's write loop, a task of
 started the first time it is needed, sends them. Unsent bytes are watched: the gate is
 warned when they pass 1 MiB, 2 MiB, 4 MiB, ... and again (with 0) when they drain, and past
 the hard limit the connection is closed rather than buffering without bound.
+
+Reading is fair and bounded: the gate hands a connection's packets over one at a time, and
+after ``DELIVERY_BATCH`` packets in a row its task lets every other task run, so a client
+streaming cheap requests (each answered without waiting) takes its turn like everyone else
+instead of holding the event loop for a whole 64 KiB read. A gate may ``pause`` a
+connection (nothing more is read until ``resume``) to bound the work one client has in
+progress. The heartbeat is one deadline over the whole connection, moved on by each
+complete packet: it runs while a hook works, while the connection is paused and while its
+requests are in flight elsewhere.
+
+Ending a connection (``close``: a kick, the heartbeat, a protocol violation, or the
+client's own close) never cancels a hook half-way: nothing more is read and no further
+packet is handed over, but a hook already running for the connection runs to its end
+(what it writes after the close is dropped); then the gate runs ``error`` and
+``disconnect``.
 """
 
 from __future__ import annotations
@@ -13,18 +28,26 @@ from __future__ import annotations
 import contextvars
 import time
 from collections.abc import Awaitable, Callable
-from functools import partial
+from typing import TYPE_CHECKING, TypeVar
 
 import trio
-from trio.lowlevel import ParkingLot
+from trio.lowlevel import ParkingLot, checkpoint
 
 from meshnet.gate.conf import NODE_MAX_UNSENT, WARN_UNSENT
 from meshnet.gate.transport import CLOSE_TIMEOUT, Transport, TransportError
 
-Deliver = Callable[["Connection", list[bytes]], Awaitable[None]]
-"""What the gate does with the packets a read produced."""
+if TYPE_CHECKING:
+    from meshnet.gate.heartbeat import Heartbeats
+
+Deliver = Callable[["Connection", bytes], Awaitable[None]]
+"""What the gate does with each packet the connection receives."""
+Received = TypeVar("Received")
 Notify = Callable[[int, int], None]
 """How a connection tells its gate about unsent data: ``notify(fd, kb)``, kb 0 = drained."""
+DELIVERY_BATCH = 1
+"""Packets of one connection handed over in a row before its task lets the others run."""
+HOLD_BATCH = 16
+"""Packets of one read whose replies (whatever is written meanwhile) go out together."""
 
 
 class Connection:
@@ -34,6 +57,7 @@ class Connection:
         "fd",
         "gate",
         "peer",
+        "host",
         "transport",
         "agent",
         "error",
@@ -60,6 +84,10 @@ class Connection:
         "_read_scope",
         "_write_scope",
         "_node",
+        "_waiting",
+        "_paused",
+        "_resumed",
+        "_holding",
     )
 
     def __init__(
@@ -73,6 +101,7 @@ class Connection:
         max_unsent: int,
         notify: Notify,
         node: UnsentTotal | None = None,
+        host: str | None = None,
     ) -> None:
         """``nursery`` is the gate's, for the write loop if one is needed; the loop runs in
         the context of the task that makes the connection."""
@@ -81,6 +110,8 @@ class Connection:
         """Address of the gate service that owns the connection."""
         self.peer = peer
         """``host:port`` of the client."""
+        self.host = peer.rpartition(":")[0] if host is None else host
+        """The client's address, as the per-address limit counts it."""
         self.transport = transport
         self.agent: int | None = None
         """The service the connection's packets are forwarded to, if any."""
@@ -114,6 +145,14 @@ class Connection:
         self._write_scope = trio.CancelScope()
         self._node = UnsentTotal() if node is None else node
         """The unsent bytes of every connection of the node, this one's included."""
+        self._waiting = False
+        """True while the reader waits (to be opened, for data, while paused, for its
+        turn): only then does ``close`` cancel it, never inside a hook."""
+        self._paused = False
+        self._resumed: trio.Event | None = None
+        self._holding = False
+        """True while the reader works through a read of several packets: what is written
+        meanwhile goes out together, one system call for up to ``HOLD_BATCH`` packets."""
 
     def __repr__(self) -> str:
         return f"<Connection {self.fd} {self.transport.kind} {self.peer}>"
@@ -140,7 +179,7 @@ class Connection:
         chunk = self.transport.frame(payload)
         self.sent_packets += 1
         self.sent_bytes += len(payload)
-        if not self._buffered and not self._in_flight:
+        if not self._buffered and not self._in_flight and not self._holding:
             chunk = self.transport.send_now(chunk)
             if chunk is None:
                 return True
@@ -165,7 +204,8 @@ class Connection:
             return
         self._closing = True
         self.error = error
-        self._read_scope.cancel()
+        if self._waiting:  # else a hook is running: the reader stops once it returns
+            self._read_scope.cancel()
         if self._writer is not None:
             self._writer.unpark_all()
         if abort:
@@ -177,20 +217,42 @@ class Connection:
         """Let the connection's packets in (skynet's ``openclient``)."""
         self._opened.set()
 
-    async def serve(self, deliver: Deliver, heartbeat: float | None) -> None:
-        """Run the connection until it ends: once opened, hand each read's packets to
-        ``deliver`` until the client leaves or ``close`` is called; then send what is
-        buffered (for up to ``CLOSE_TIMEOUT``). ``aclose`` must follow.
+    @property
+    def paused(self) -> bool:
+        """True between ``pause`` and ``resume``."""
+        return self._paused
+
+    def pause(self) -> None:
+        """Read nothing more from the client until ``resume`` (packets already read wait
+        too); the heartbeat keeps counting."""
+        self._paused = True
+
+    def resume(self) -> None:
+        """Read the client again after ``pause``."""
+        self._paused = False
+        if self._resumed is not None:
+            self._resumed.set()
+            self._resumed = None
+
+    async def serve(self, deliver: Deliver, heartbeats: Heartbeats | None = None) -> None:
+        """Run the connection until it ends: once opened, hand each packet to ``deliver``
+        until the client leaves or ``close`` is called (``heartbeats``, if given, calls it
+        when the client is silent too long); then send what is buffered (for up to
+        ``CLOSE_TIMEOUT``). ``aclose`` must follow.
 
         Failures end up in ``error``; only cancellation propagates.
         """
         with self._read_scope:
             try:
-                await self._opened.wait()
-                await self._read_loop(deliver, heartbeat)
+                await self._wait(self._opened.wait)
+                await self._read_loop(deliver, heartbeats)
             except TransportError as exc:
                 self.close(str(exc))
+            finally:
+                if heartbeats is not None:
+                    heartbeats.forget(self)
         self.close()
+        self._release()
         if self._writer is not None:
             with trio.move_on_after(CLOSE_TIMEOUT):
                 await self._flushed.wait()
@@ -206,21 +268,69 @@ class Connection:
 
     # --- helpers --------------------------------------------------------------------
 
-    async def _read_loop(self, deliver: Deliver, heartbeat: float | None) -> None:
-        if heartbeat is None:
-            receive = self.transport.receive
-        else:
-            receive = partial(self._receive_within, heartbeat)
-        while (packets := await receive()) is not None:
+    async def _read_loop(self, deliver: Deliver, heartbeats: Heartbeats | None) -> None:
+        receive = self.transport.receive
+        if heartbeats is not None:
+            heartbeats.touch(self)
+        while not self._closing:
+            self._release()
+            packets = await self._wait(receive)
+            if packets is None:
+                return
+            if heartbeats is not None:
+                heartbeats.touch(self)
             self.received_packets += len(packets)
             self.received_bytes += sum(map(len, packets))
             self.last_received = time.monotonic()
-            await deliver(self, packets)
+            self._holding = len(packets) > 1
+            for count, packet in enumerate(packets):
+                if count:
+                    if not count % HOLD_BATCH:
+                        self._release()
+                        self._holding = True
+                    if not count % DELIVERY_BATCH:
+                        await self._wait(checkpoint)  # every other connection has a turn
+                if self._closing:  # what the client sent after is moot
+                    return
+                while self._paused:
+                    self._release()
+                    await self._wait(self._resumption)
+                await deliver(self, packet)
 
-    async def _receive_within(self, heartbeat: float) -> list[bytes] | None:
-        with trio.move_on_after(heartbeat):
-            return await self.transport.receive()
-        raise TransportError(f"heartbeat: no packet received for {heartbeat:g}s")
+    async def _wait(self, wait: Callable[[], Awaitable[Received]]) -> Received:
+        """Await ``wait()`` where ``close`` may cut it short: it cancels the reader only
+        here, never while a hook runs."""
+        if self._closing:
+            self._read_scope.cancel()
+        self._waiting = True
+        try:
+            return await wait()
+        finally:
+            self._waiting = False
+
+    def _release(self) -> None:
+        """Send what was written while ``_holding``, in one go."""
+        self._holding = False
+        if not self._buffered or self._in_flight:
+            return  # nothing held, or the write loop is sending and takes the rest next
+        data = b"".join(self._buffer)
+        rest = self.transport.send_now(data)
+        if rest is None:
+            self._buffer.clear()
+            self._buffered = 0
+            self._node.shrink(len(data))
+            self._drained()
+            return
+        self._buffer = [rest]
+        self._buffered = len(rest)
+        self._node.shrink(len(data) - len(rest))
+        self._wake_writer()
+
+    async def _resumption(self) -> None:
+        if self._paused:
+            if self._resumed is None:
+                self._resumed = trio.Event()
+            await self._resumed.wait()
 
     async def _write_loop(self, writer: ParkingLot) -> None:
         try:
@@ -235,15 +345,20 @@ class Connection:
                     await self.transport.send(chunks)
                     self._node.shrink(self._in_flight)
                     self._in_flight = 0
-                    if not self._buffered and self._warn_at > WARN_UNSENT:
-                        self._warn_at = self._check_at = WARN_UNSENT
-                        self._notify(self.fd, 0)
+                    if not self._buffered:
+                        self._drained()
         except TransportError as exc:
             self.close(str(exc), abort=True)
         finally:
             self._node.shrink(self._in_flight)  # a send cut short: those bytes are dropped
             self._in_flight = 0
             self._flushed.set()
+
+    def _drained(self) -> None:
+        """Nothing is waiting to be sent: say so if the gate was warned about it."""
+        if self._warn_at > WARN_UNSENT:
+            self._warn_at = self._check_at = WARN_UNSENT
+            self._notify(self.fd, 0)
 
     def _wake_writer(self) -> None:
         if self._writer is not None:

@@ -37,6 +37,20 @@ Any service on the node writes to a connection directly, through the node's conn
 registry (``meshnet.gate.connections``): ``connections(self.node).write(fd, payload)``.
 A hook that raises is logged with its traceback; if it was ``connect`` or ``message``,
 its connection is closed. Nothing a client does can stop the gate or another connection.
+
+A connection's packets are handed to ``message`` (or its agent) one at a time, and after
+16 in a row its task lets every other connection have a turn, so no client can hold the
+event loop however fast it sends. ``pauseclient(fd)`` stops reading a connection until
+``resumeclient(fd)``.
+
+**Closing and running hooks.** ``closeclient(fd)``, ``kick(fd)``, a heartbeat timeout, a
+protocol violation and the client's own close all end a connection the same way: nothing
+more is read from it and no further packet is handed over, but a ``message`` (or
+``connect``) hook already running for it is *not* cancelled: it runs to its end, and what
+it writes after the close is dropped; then ``error`` (if any) and ``disconnect`` run. Only
+the gate's own end (``close`` does not count: its connections stay) cancels hooks. So a
+hook never stops half-way because its client went away; it is bounded by its own deadlines
+(every call has one).
 """
 
 from __future__ import annotations
@@ -55,6 +69,7 @@ from meshnet.errors import CallError, MeshnetError
 from meshnet.gate.conf import GateConf, parse_conf, tls_context
 from meshnet.gate.connection import Connection
 from meshnet.gate.connections import ConnectionRegistry, connections
+from meshnet.gate.heartbeat import Heartbeats
 from meshnet.gate.stats import GateStats, connection_info
 from meshnet.gate.transport import TransportError, TransportSettings, open_transport, refuse
 from meshnet.listen import hold_fd_budget, open_listeners
@@ -84,6 +99,7 @@ class GateServer(Service):
         self.gate_stats = GateStats()
         """Traffic and errors, for the node's metrics (``metric_samples``)."""
         self._warnings_in: trio.MemorySendChannel[tuple[int, int]] | None = None
+        self._heartbeats: Heartbeats | None = None
 
     async def init(self, conf: Mapping[str, Any] | None = None) -> None:
         """Start the gate; with ``conf``, open it at once. Subclasses that override this
@@ -109,6 +125,11 @@ class GateServer(Service):
             self.connections.unsent.limit = parsed.node_max_unsent
         self.conf = parsed
         self._start_warnings()
+        if parsed.heartbeat is not None:
+            if self._heartbeats is None:
+                self._heartbeats = Heartbeats(parsed.heartbeat)
+                self.fork(self._heartbeats.run)
+            self._heartbeats.period = parsed.heartbeat
         try:
             for key, kind in (("port", "tcp"), ("ws_port", "ws")):
                 port = getattr(parsed, key)
@@ -172,11 +193,29 @@ class GateServer(Service):
         return True
 
     def closeclient(self, fd: int) -> bool:
-        """Close connection ``fd`` once what was written to it is sent."""
+        """Close connection ``fd`` once what was written to it is sent. A hook running
+        for it is not cancelled (see the module docstring)."""
         connection = self._own(fd)
         if connection is None:
             return False
         connection.close()
+        return True
+
+    def pauseclient(self, fd: int) -> bool:
+        """Read nothing more from connection ``fd`` until ``resumeclient(fd)`` (skynet's
+        ``socket.pause``); its heartbeat keeps counting. False if it is not open here."""
+        connection = self._own(fd)
+        if connection is None:
+            return False
+        connection.pause()
+        return True
+
+    def resumeclient(self, fd: int) -> bool:
+        """Read connection ``fd`` again after ``pauseclient``. False if it is not open here."""
+        connection = self._own(fd)
+        if connection is None:
+            return False
+        connection.resume()
         return True
 
     # --- for the node's metrics and console (meshnet.probes) --------------------------
@@ -320,8 +359,9 @@ class GateServer(Service):
                         max_unsent=conf.max_unsent,
                         notify=self._notify_warning,
                         node=self.connections.unsent,
+                        host=opening.host,
                     )
-                    await self._run(connection, conf.heartbeat)
+                    await self._run(connection, self._heartbeats if conf.heartbeat else None)
                     nursery.cancel_scope.cancel()
             finally:
                 self._limits.free_address(opening.host)
@@ -336,7 +376,7 @@ class GateServer(Service):
                 connection.error = connection.error or f"internal error: {exc!r}"
         return connection
 
-    async def _run(self, connection: Connection, heartbeat: float | None) -> None:
+    async def _run(self, connection: Connection, heartbeats: Heartbeats | None) -> None:
         registry = self.connections
         registry.add(connection)
         try:
@@ -344,7 +384,7 @@ class GateServer(Service):
                 logger.debug("connection %d from %s", connection.fd, connection.peer)
                 if not await self._hook(self.connect, connection.fd, connection.peer):
                     connection.close("internal error")
-                await connection.serve(self._deliver, heartbeat)
+                await connection.serve(self._deliver, heartbeats)
             finally:
                 registry.remove(connection)
                 self.gate_stats.ended(connection)
@@ -355,21 +395,15 @@ class GateServer(Service):
         finally:
             await connection.aclose()
 
-    async def _deliver(self, connection: Connection, packets: list[bytes]) -> None:
-        fd = connection.fd
-        for packet in packets:
-            if connection.closing:  # a hook closed it: what the client sent after is moot
-                return
-            agent = connection.agent  # checked per packet: a message hook may forward
-            if agent is not None:
-                try:
-                    await self.post(agent, CLIENT, fd, packet)
-                except CallError as exc:
-                    connection.close(f"agent {agent} does not take packets: {exc}")
-                    return
-            elif not await self._hook(self.message, fd, packet):
-                connection.close("internal error")
-                return
+    async def _deliver(self, connection: Connection, packet: bytes) -> None:
+        agent = connection.agent  # checked per packet: a message hook may forward
+        if agent is not None:
+            try:
+                await self.post(agent, CLIENT, connection.fd, packet)
+            except CallError as exc:
+                connection.close(f"agent {agent} does not take packets: {exc}")
+        elif not await self._hook(self.message, connection.fd, packet):
+            connection.close("internal error")
 
     async def _hook(self, hook: Callable[..., Awaitable[None]], fd: int, *args: Any) -> bool:
         """Await a hook; log what it raises. True if it returned."""
