@@ -313,18 +313,14 @@ class Connection:
         self._holding = False
         if not self._buffered or self._in_flight:
             return  # nothing held, or the write loop is sending and takes the rest next
-        data = b"".join(self._buffer)
-        rest = self.transport.send_now(data)
-        if rest is None:
-            self._buffer.clear()
-            self._buffered = 0
-            self._node.shrink(len(data))
+        self._buffer = rest = self.transport.send_now_all(self._buffer)
+        buffered = sum(map(len, rest))
+        self._node.shrink(self._buffered - buffered)
+        self._buffered = buffered
+        if rest:
+            self._wake_writer()
+        else:
             self._drained()
-            return
-        self._buffer = [rest]
-        self._buffered = len(rest)
-        self._node.shrink(len(data) - len(rest))
-        self._wake_writer()
 
     async def _resumption(self) -> None:
         if self._paused:

@@ -55,6 +55,11 @@ class Transport(ABC):
         Only called when nothing else is being sent. This default sends nothing."""
         return chunk
 
+    def send_now_all(self, chunks: list[bytes]) -> list[bytes]:
+        """Send what the socket takes of ``chunks`` without waiting; return what is left
+        (empty if all of it went). This default sends nothing."""
+        return chunks
+
     @abstractmethod
     async def send(self, chunks: list[bytes]) -> None:
         """Send wire chunks, in order."""
@@ -222,6 +227,10 @@ class TcpTransport(Transport):
         except OSError:  # would block, or the socket failed: the next send reports that
             return chunk
         return None if sent == len(chunk) else chunk[sent:]
+
+    def send_now_all(self, chunks: list[bytes]) -> list[bytes]:
+        rest = self.send_now(chunks[0] if len(chunks) == 1 else b"".join(chunks))
+        return [] if rest is None else [rest]
 
     async def send(self, chunks: list[bytes]) -> None:
         data = chunks[0] if len(chunks) == 1 else b"".join(chunks)

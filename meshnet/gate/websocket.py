@@ -13,12 +13,14 @@ What a client can make the server hold is bounded: the opening request by h11 (1
 an incoming message by ``max_message`` bytes *and* ``MAX_FRAGMENTS`` frames (a message of
 ten thousand empty fragments costs the server nothing but would never end), assembled
 into one ``bytearray`` as it comes, and at most one read (``RECEIVE_SIZE``) waiting in
-wsproto. A client that closes or is refused before the upgrade ends at once.
+wsproto, parsed ``MESSAGES_PER_RECEIVE`` messages at a time. A client that closes or is
+refused before the upgrade ends at once.
 """
 
 from __future__ import annotations
 
 import trio
+from trio.lowlevel import checkpoint
 from wsproto import ConnectionType, WSConnection
 from wsproto.connection import ConnectionState
 from wsproto.events import (
@@ -42,6 +44,10 @@ RECEIVE_SIZE = 65536
 """Bytes asked of the stream per read."""
 MAX_FRAGMENTS = 64
 """Frames one message may come in (browsers send one)."""
+MESSAGES_PER_RECEIVE = 16
+"""Messages one ``receive`` parses at most: a read of thousands of tiny frames is parsed a
+few at a time, the rest left in wsproto's buffer for the next calls, so parsing one
+client's read never holds the event loop for long."""
 NORMAL_CLOSES = frozenset({1000, 1001, 1005})
 """Normal closure, going away, and a close frame without a status code."""
 MAX_CLOSE_REASON = 123
@@ -114,16 +120,21 @@ class ServerWebSocket:
     async def receive(self) -> list[bytes] | None:
         """The next binary messages (at least one), or None once the client closed
         normally. A client that breaks a rule gets ``WebSocketError``; ``close`` then
-        sends the matching close frame."""
+        sends the matching close frame. Always a checkpoint, also when the messages were
+        already read."""
+        read = False
         while True:
             if self._peer_close is not None:
                 return self._peer_closed(self._peer_close)
             messages = await self._take_events()
             if messages:
+                if not read:
+                    await checkpoint()  # messages left from an earlier read: others first
                 return messages
             if self._peer_close is not None:
                 continue
             data = await self._read()
+            read = True
             self._ws.receive_data(data or None)
 
     async def send(self, messages: list[bytes]) -> None:
@@ -154,6 +165,8 @@ class ServerWebSocket:
                 message = self._assemble(event)
                 if message is not None:
                     messages.append(message)
+                    if len(messages) == MESSAGES_PER_RECEIVE:
+                        break
             elif isinstance(event, TextMessage):
                 self._fail(CloseReason.UNSUPPORTED_DATA, TEXT_REFUSED)
             elif isinstance(event, Ping):

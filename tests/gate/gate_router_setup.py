@@ -21,6 +21,7 @@ proto.message(6, "missing", target=".nobody", rule="pass")
 proto.message(7, "whoami", target=".agent", rule="auth", reply={"user": str})
 proto.message(8, "shout", {"text": str}, target=".agent", rule="auth")
 proto.message(9, "big", {"size": int}, target=".auth", rule="pass", reply={"text": str})
+proto.message(10, "hold", {"tag": int}, target=".auth", rule="pass", reply={"tag": int})
 proto.message(100, "notice", {"text": str})
 
 
@@ -58,6 +59,11 @@ class GameRouter(Router):
     async def wait_error(self, count: int = 1) -> list[list]:
         return await self.errors.wait("error", count)
 
+    @command
+    async def tracked(self) -> list[int]:
+        """The fds the router still keeps anything for (a route, requests in flight)."""
+        return sorted({*self._routes, *self._pipelines})
+
 
 class Auth(Backend):
     protocol = proto
@@ -65,6 +71,8 @@ class Auth(Backend):
     async def init(self, agent: int) -> None:
         self.agent = agent
         self.events = Events()
+        self.holding = self.most_held = 0
+        self.released = trio.Event()
         self.register(".auth")
 
     @handles("signin")
@@ -86,6 +94,27 @@ class Auth(Backend):
     async def slow(self, client: Client, body: dict) -> dict:
         await trio.sleep(body["delay"])
         return {"tag": body["tag"]}
+
+    @handles("hold")
+    async def hold(self, client: Client, body: dict) -> dict:
+        """Answers only once ``release`` is called; counts how many wait at once."""
+        self.holding += 1
+        self.most_held = max(self.most_held, self.holding)
+        self.events.add("held", body["tag"])
+        try:
+            await self.released.wait()
+        finally:
+            self.holding -= 1
+        return {"tag": body["tag"]}
+
+    @command
+    async def release(self) -> None:
+        self.released.set()
+
+    @command
+    async def held(self) -> list[int]:
+        """[waiting now, most that ever waited at once]."""
+        return [self.holding, self.most_held]
 
     @handles("big")
     async def big(self, client: Client, body: dict) -> dict:
@@ -126,11 +155,13 @@ class Agent(Backend):
         return await self.events.wait(kind, count)
 
 
-async def start_game(node, kind: str, **conf: object) -> tuple[int, int, int, int]:
+async def start_game(
+    node, kind: str, router_class: type[Router] = GameRouter, **conf: object
+) -> tuple[int, int, int, int]:
     """Router, auth and agent; returns (router, port, auth, agent)."""
     agent = await node.newservice(Agent)
     auth = await node.newservice(Auth, agent)
-    router, port = await start_gate(node, kind, GameRouter, **conf)
+    router, port = await start_gate(node, kind, router_class, **conf)
     return router, port, auth, agent
 
 

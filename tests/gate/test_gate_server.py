@@ -15,7 +15,7 @@ from gate_helpers import (
     wait_for,
 )
 
-from meshnet import CallError
+from meshnet import CallError, command
 from meshnet.gate import GateServer, connections
 from meshnet.gate.framing import MAX_PAYLOAD, pack
 
@@ -192,3 +192,54 @@ async def test_packets_after_a_hook_closed_the_connection_are_not_delivered(node
     await node.call(gate, "wait_for", "disconnect")  # every packet has been dealt with
     delivered = [call[2] for call in await node.call(gate, "wait_for", "message")]
     assert delivered == [b"hi", b"bye"]
+
+
+class WaitsInItsHook(Recorder):
+    """The message hook of packet ``wait`` waits for ``release`` before it writes back."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.released = trio.Event()
+
+    async def message(self, fd: int, packet: bytes) -> None:
+        if packet != b"wait":
+            return await super().message(fd, packet)
+        self._record("hook started", fd)
+        await self.released.wait()
+        self._record("hook finished", fd, self.connections.write(fd, b"too late"))
+
+    @command
+    async def release(self) -> None:
+        self.released.set()
+
+
+async def test_a_kick_lets_a_running_message_hook_finish_then_ends_the_connection(node, kind):
+    gate, port = await start_gate(node, kind, WaitsInItsHook)
+    async with connect(kind, port) as client:
+        await client.send(b"wait")
+        [[_, fd]] = await wait_for(node, gate, "hook started")
+        assert await node.call(gate, "kick", fd)
+        await node.call(gate, "release")
+        assert await client.closed_by_server()  # and "too late" never came
+    await wait_for(node, gate, "disconnect")
+    hooks = [event[0] for event in await node.call(gate, "events")]
+    assert hooks == ["connect", "hook started", "hook finished", "disconnect"]
+    [[_, _, written]] = await wait_for(node, gate, "hook finished")
+    assert written is False  # the connection was closing: the write was dropped
+
+
+async def test_the_heartbeat_closes_a_connection_once_its_running_hook_returns(
+    node, kind, autojump_clock
+):
+    gate, port = await start_gate(node, kind, WaitsInItsHook, heartbeat=2)
+    async with connect(kind, port) as client:
+        await client.send(b"wait")
+        await wait_for(node, gate, "hook started")
+        await trio.sleep(3)  # past the heartbeat, the hook still waiting
+        assert [e[0] for e in await node.call(gate, "events")][-1] == "hook started"
+        await node.call(gate, "release")
+        assert await client.closed_by_server()
+    [[_, _, message]] = await wait_for(node, gate, "error")
+    assert message == "heartbeat: no packet received for 2s"
+    hooks = [event[0] for event in await node.call(gate, "events")]
+    assert hooks == ["connect", "hook started", "hook finished", "error", "disconnect"]
