@@ -35,9 +35,10 @@ class ConnectionLimits:
         """Slots taken."""
         self._by_address: dict[str, int] = {}
 
-    def take_slot(self) -> bool:
-        """Count one more connection; False (nothing counted) if ``maxclient`` are open."""
-        if self.open >= self.maxclient:
+    def take_slot(self, beyond: bool = False) -> bool:
+        """Count one more connection; False (nothing counted) if ``maxclient`` are open,
+        unless ``beyond`` (one was just closed to make room, and frees its slot soon)."""
+        if self.open >= self.maxclient and not beyond:
             return False
         self.open += 1
         return True

@@ -192,13 +192,14 @@ class GateServer(Service):
         connection.open()
         return True
 
-    def closeclient(self, fd: int) -> bool:
-        """Close connection ``fd`` once what was written to it is sent. A hook running
-        for it is not cancelled (see the module docstring)."""
+    def closeclient(self, fd: int, error: str | None = None) -> bool:
+        """Close connection ``fd`` once what was written to it is sent; with ``error``,
+        the ``error`` hook gets it. A hook running for it is not cancelled (see the
+        module docstring)."""
         connection = self._own(fd)
         if connection is None:
             return False
-        connection.close()
+        connection.close(error)
         return True
 
     def pauseclient(self, fd: int) -> bool:
@@ -253,6 +254,12 @@ class GateServer(Service):
             "override it or forward the connection to an agent"
         )
 
+    def make_room(self) -> bool:
+        """``maxclient`` connections are open and another client connects: close one of
+        them (``abort``, so its slot frees at once) and return True to let the new one in,
+        or return False (the default) to turn the new one away."""
+        return False
+
     async def warning(self, fd: int, kb: int) -> None:
         """``kb`` KiB wait to be sent to ``fd`` (0: drained). The default logs it."""
         if kb:
@@ -298,7 +305,7 @@ class GateServer(Service):
         """One accepted socket, from the maxclient check to the last hook."""
         conf = self.conf
         assert conf is not None and self._limits is not None
-        if not self._limits.take_slot():
+        if not self._limits.take_slot() and not self._limits.take_slot(self.make_room()):
             peer = peer_name(stream)
             logger.warning("refused %s (%s): maxclient %d reached", peer, kind, conf.maxclient)
             self.gate_stats.refused()

@@ -6,7 +6,7 @@ hook (which is not cancelled: the connection ends once the hook returns, see
 ``meshnet.gate.connection``). One task per gate watches every connection: each read that
 brings packets moves its connection to the back of an ordered dict, so the front is
 always the one due first, and the task sleeps until then. A packet costs a dict move, not
-a timer of its own.
+a timer of its own. The msgserver uses one more for its handshake deadline.
 """
 
 from __future__ import annotations
@@ -21,10 +21,19 @@ if TYPE_CHECKING:
 
 class Heartbeats:
     """When each connection of one gate last sent a complete packet; ``run`` closes the
-    ones silent for longer than ``period``."""
+    ones silent for longer than ``period``, giving ``reason`` (``{period}`` is filled in);
+    with ``abort``, at once, dropping what they had not been sent yet."""
 
-    def __init__(self, period: float) -> None:
+    def __init__(
+        self,
+        period: float,
+        reason: str = "heartbeat: no packet received for {period:g}s",
+        *,
+        abort: bool = False,
+    ) -> None:
         self.period = period
+        self.reason = reason
+        self.abort = abort
         self._last: dict[Connection, float] = {}
         """Connection -> when its last packet came, oldest first."""
         self._changed = trio.Event()
@@ -41,8 +50,12 @@ class Heartbeats:
         last[connection] = trio.current_time()
 
     def forget(self, connection: Connection) -> None:
-        """``connection`` ended."""
+        """``connection`` ended (or needs watching no more)."""
         self._last.pop(connection, None)
+
+    def oldest(self) -> Connection | None:
+        """The connection due first, if any."""
+        return next(iter(self._last), None)
 
     async def run(self) -> None:
         """Close connections as their deadlines pass, forever."""
@@ -58,4 +71,4 @@ class Heartbeats:
                 await trio.sleep_until(due)
                 continue
             del last[connection]
-            connection.close(f"heartbeat: no packet received for {self.period:g}s")
+            connection.close(self.reason.format(period=self.period), abort=self.abort)

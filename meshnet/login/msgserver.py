@@ -14,6 +14,23 @@ connection (skynet leaves it open), and requests the server had not read from th
 connection yet are dropped, so each session still runs at most once: the client's resend on
 the new connection runs it. The handshake index must be decimal digits (skynet's
 ``tonumber`` also takes ``0x10``, ``1e1``).
+
+What a client can hold is bounded (the gate conf keys, ``meshnet.gate.conf``):
+
+- a new connection must send its handshake within ``handshake_timeout`` seconds (default
+  5), else it is closed;
+- connections still waiting for their handshake do not count against ``maxclient``, which
+  caps the connections past their handshake; at most ``max_handshaking`` (default 1024)
+  wait at once, and when that many do, a new connection closes the one that has waited
+  longest. So idle connections cannot lock players out: a player's handshake comes at once,
+  an idle connection is the first to go. A handshake that would take the server past
+  ``maxclient`` users connected is answered ``503 Service Unavailable`` (not in skynet);
+- a user has at most ``max_in_flight`` (default 8) requests running at once: past it the
+  user's connection is not read until one finishes. A request keeps running when its
+  connection closes, and its answer is cached: the client's resend after it reconnects
+  with the next index is answered from the cache, never run twice. The bound counts those
+  too, so a reconnecting client cannot pile up work. Cached answers leave only by skynet's
+  rule (the last 128-256 are kept) or when the user logs out or is kicked.
 """
 
 from __future__ import annotations
@@ -24,8 +41,10 @@ from collections.abc import Iterator, Mapping
 from typing import Any, ClassVar
 
 from meshnet.errors import MeshnetError
+from meshnet.gate.conf import parse_conf
 from meshnet.gate.framing import MAX_PAYLOAD
 from meshnet.gate.gateserver import GateServer
+from meshnet.gate.heartbeat import Heartbeats
 from meshnet.login.crypt import base64decode
 from meshnet.login.msgstate import (
     EXPIRED_NUMBER,
@@ -35,7 +54,13 @@ from meshnet.login.msgstate import (
     User,
     check_handshake,
 )
-from meshnet.login.wire import Request, TruncatedPacket, make_username, unpack_request
+from meshnet.login.wire import (
+    SERVICE_UNAVAILABLE,
+    Request,
+    TruncatedPacket,
+    make_username,
+    unpack_request,
+)
 from meshnet.probes import Sample
 from meshnet.service import command
 
@@ -79,6 +104,10 @@ class MsgServer(GateServer):
         """Handshakes by the status code answered (``"200"``, ``"404"``, ...)."""
         self.msgserver_cache_hits = 0
         """Requests answered from the response cache instead of running again."""
+        self.maxclient = 0
+        """Connections past their handshake the server takes at once."""
+        self._handshakes: Heartbeats | None = None
+        """The handshake deadline of every connection in ``_handshaking``, oldest first."""
 
     # --- what subclasses write ------------------------------------------------------
 
@@ -120,6 +149,14 @@ class MsgServer(GateServer):
         if not isinstance(servername, Text) or not servername:
             raise MsgServerError("a msgserver conf needs 'servername', the game server's name")
         self.servername = _as_bytes(servername)
+        limits = parse_conf(gate_conf)
+        self.maxclient = limits.maxclient
+        # The gate's own cap counts the connections waiting for their handshake too.
+        gate_conf["maxclient"] = limits.maxclient + limits.max_handshaking
+        if self._handshakes is None:
+            self._handshakes = Heartbeats(0.0, "no handshake within {period:g}s", abort=True)
+            self.fork(self._handshakes.run)
+        self._handshakes.period = limits.handshake_timeout
         ports = await super().open(gate_conf)
         await self.register_handler(self.servername)
         return ports
@@ -185,18 +222,37 @@ class MsgServer(GateServer):
 
     # --- gate hooks -----------------------------------------------------------------
 
+    def make_room(self) -> bool:
+        """Close the connection that has waited longest for its handshake, if any."""
+        oldest = None if self._handshakes is None else self._handshakes.oldest()
+        if oldest is None:
+            return False
+        self._stop_handshake(oldest.fd)
+        oldest.close(
+            f"closed to make room: {len(self._handshaking) + 1} connections wait for "
+            "their handshake and this one waited longest",
+            abort=True,
+        )
+        return True
+
     async def connect(self, fd: int, addr: str) -> None:
+        connection = self._own(fd)
+        assert connection is not None and self.conf is not None
+        assert self._handshakes is not None
+        if len(self._handshaking) >= self.conf.max_handshaking:
+            self.make_room()
         self._handshaking[fd] = addr
+        self._handshakes.touch(connection)
         self.openclient(fd)
 
     async def disconnect(self, fd: int) -> None:
-        self._handshaking.pop(fd, None)
+        self._stop_handshake(fd)
         user = self._connections.pop(fd, None)
         if user is not None and user.leave(fd):
             await self.disconnect_handler(user.username)
 
     async def message(self, fd: int, packet: bytes) -> None:
-        peer = self._handshaking.pop(fd, None)
+        peer = self._stop_handshake(fd)
         if peer is not None:
             user = self._handshake(fd, peer, packet)
             if user is not None:
@@ -211,6 +267,9 @@ class MsgServer(GateServer):
             self.closeclient(fd)
             return
         if isinstance(step, Entry):
+            user.running += 1
+            if user.running >= self._max_in_flight:
+                self.pauseclient(fd)  # read on once one of them is answered
             self.fork(self._answer, user, step, request)
         elif step is not None:
             self.msgserver_cache_hits += 1
@@ -221,6 +280,8 @@ class MsgServer(GateServer):
     def _handshake(self, fd: int, peer: str, packet: bytes) -> User | None:
         """Answer a connection's handshake; return its user if it was accepted."""
         status, user, index = check_handshake(self._users, packet)
+        if user is not None and user.target is None and len(self._connections) >= self.maxclient:
+            status, user = SERVICE_UNAVAILABLE, None
         self.msgserver_handshakes[status[:3].decode()] += 1
         self.connections.write(fd, status)
         if user is None:
@@ -235,9 +296,25 @@ class MsgServer(GateServer):
             )
             del self._connections[previous]
             self.closeclient(previous)
+        if user.running >= self._max_in_flight:
+            self.pauseclient(fd)
         return user
 
+    def _stop_handshake(self, fd: int) -> str | None:
+        """Forget connection ``fd``'s wait for its handshake; its peer if it waited."""
+        peer = self._handshaking.pop(fd, None)
+        connection = self._own(fd)
+        if connection is not None and self._handshakes is not None:
+            self._handshakes.forget(connection)
+        return peer
+
+    @property
+    def _max_in_flight(self) -> int:
+        assert self.conf is not None
+        return self.conf.max_in_flight
+
     async def _answer(self, user: User, entry: Entry, request: Request) -> None:
+        """Run one request to its end, whatever happens to the connection that sent it."""
         try:
             content = await self.request_handler(user.username, request.content)
             content = _check_content(b"" if content is None else content)
@@ -245,6 +322,10 @@ class MsgServer(GateServer):
         except Exception:
             logger.exception("request %d of %s failed", request.session, user.username.decode())
             content, ok = b"", False
+        finally:
+            user.running -= 1
+            if user.running < self._max_in_flight and user.target is not None:
+                self.resumeclient(user.target)
         self._send(user, user.answer(entry, request.session, content, ok))
 
     def _send(self, user: User, reply: Reply) -> None:

@@ -88,6 +88,8 @@ class User:
     answered: int = 0
     """skynet's ``u.index``: answers sent since the last retirement (plus survivors)."""
     cache: dict[int, Entry] = field(default_factory=dict)
+    running: int = 0
+    """Requests of the user whose handler is running, whichever connection sent them."""
 
     def accept(self, target: Target, index: int, peer: str) -> Target | None:
         """Make ``target`` the user's connection after a good handshake with ``index``;

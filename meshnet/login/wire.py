@@ -27,6 +27,8 @@ NOT_ACCEPTABLE = b"406 Not Acceptable"
 HANDSHAKE_OK = b"200 OK"
 USER_NOT_FOUND = b"404 User Not Found"
 INDEX_EXPIRED = b"403 Index Expired"
+SERVICE_UNAVAILABLE = b"503 Service Unavailable"
+"""meshnet's own: the msgserver has ``maxclient`` users connected already."""
 
 MAX_SESSION = 0xFFFFFFFF
 MAX_INDEX = 2**63 - 1

@@ -39,14 +39,14 @@ class Counting(MsgServer):
 
     expired_number = 4
 
-    async def init(self) -> None:
+    async def init(self, conf: dict | None = None) -> None:
         self.executions: Counter[bytes] = Counter()
         self.subids = 0
         self.released = trio.Event()
         self.disconnects: list[bytes] = []
         self.handshakes: list[bytes] = []
         self.players: dict[bytes, bytes] = {}
-        await super().init({"address": HOST, "port": 0, "servername": "sample"})
+        await super().init({"address": HOST, "port": 0, "servername": "sample", **(conf or {})})
 
     async def register_handler(self, servername: bytes) -> None:
         self.register(".msgserver_" + servername.decode())
@@ -96,10 +96,10 @@ class Counting(MsgServer):
         return self.handshakes
 
 
-async def start(node) -> tuple[int, int, int]:
-    """Start the example login server and a ``Counting`` msgserver; return
-    (login port, gate port, msgserver address)."""
-    msgserver = await node.newservice(Counting)
+async def start(node, conf: dict | None = None) -> tuple[int, int, int]:
+    """Start the example login server and a ``Counting`` msgserver (its gate conf with
+    ``conf`` on top); return (login port, gate port, msgserver address)."""
+    msgserver = await node.newservice(Counting, conf)
     sample = await node.newservice(Sample, HOST, 0)
     ports = await node.call(msgserver, "ports")
     return await node.call(sample, "port"), ports["port"], msgserver
