@@ -1,9 +1,12 @@
 """Player accounts in SQLite, passwords stored as salted scrypt hashes.
 
 Database calls run on a thread of their own (``DatabaseThread``, one connection, in
-order) and password hashes in trio's worker threads, so the event loop never waits on the
-disk or on the deliberately slow hash. The scrypt
-cost parameters are stored with each hash, so raising them later keeps old accounts valid.
+order) and password hashes on a bounded pool of threads (``demo_game.hashpool``), so the
+event loop never waits on the disk or on the deliberately slow hash, and a burst of
+sign-ins is refused with ``HashBusy`` rather than left to time out. The scrypt cost
+parameters are stored with each hash, so raising them later keeps old accounts valid. A
+name with no account is checked against a hash of the same cost all the same, so a wrong
+password takes as long whether the user exists or not.
 """
 
 from __future__ import annotations
@@ -17,9 +20,8 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
-import trio
-
 from demo_game.dbthread import DatabaseThread
+from demo_game.hashpool import HashPool
 from meshnet.errors import MeshnetError
 
 USER_NAME = re.compile(r"[A-Za-z0-9_-]{1,32}")
@@ -59,37 +61,62 @@ def check_credentials(user: object, password: object) -> None:
 class AccountStore:
     """The accounts table of one SQLite file. Open with ``await AccountStore.open(path)``."""
 
-    def __init__(self, database: DatabaseThread[sqlite3.Connection], cost: ScryptCost) -> None:
+    def __init__(
+        self, database: DatabaseThread[sqlite3.Connection], cost: ScryptCost, pool: HashPool
+    ) -> None:
         self._db = database
         self._cost = cost
+        self.pool = pool
+        """Where the hashes are computed."""
 
     @classmethod
-    async def open(cls, path: str | Path, cost: ScryptCost = ScryptCost()) -> AccountStore:
-        """Open (creating if needed) the database at ``path``; ``:memory:`` for a scratch one."""
+    async def open(
+        cls, path: str | Path, cost: ScryptCost = ScryptCost(), pool: HashPool | None = None
+    ) -> AccountStore:
+        """Open (creating if needed) the database at ``path``; ``:memory:`` for a scratch one.
+        Hashes go to ``pool`` (default: one of ``available_cores()`` threads)."""
         database = await DatabaseThread.start(partial(_connect, str(path)), name="accounts")
-        return cls(database, cost)
+        return cls(database, cost, HashPool() if pool is None else pool)
 
     async def close(self) -> None:
-        """Close the database once every queued job has run."""
+        """Close the database and the hash pool once every queued job has run."""
         await self._db.stop(sqlite3.Connection.close)
+        await self.pool.stop()
 
     async def signup(self, user: str, password: str) -> bool:
-        """Create an account; False if the name is taken."""
+        """Create an account; False if the name is taken. ``HashBusy`` if the hash pool
+        cannot take the hash in time (nothing is created)."""
         check_credentials(user, password)
         salt = secrets.token_bytes(16)
-        digest = await trio.to_thread.run_sync(_scrypt, password, salt, self._cost)
+        digest = await self.pool.run(hash_password, password, salt, self._cost)
         row = (user, salt, self._cost.n, self._cost.r, self._cost.p, digest)
         return await self._db.run(_insert, row)
 
     async def verify(self, user: str, password: str) -> bool:
-        """True if ``user`` exists and ``password`` is theirs."""
+        """True if ``user`` exists and ``password`` is theirs; ``HashBusy`` as ``signup``."""
         check_credentials(user, password)
         row = await self._db.run(_select, user)
-        if row is None:
-            return False
-        salt, n, r, p, digest = row
-        attempt = await trio.to_thread.run_sync(_scrypt, password, salt, ScryptCost(n, r, p))
-        return hmac.compare_digest(attempt, digest)
+        if row is None:  # the same work as for a user who exists: no timing tells them apart
+            salt, cost, digest = secrets.token_bytes(16), self._cost, b""
+        else:
+            salt, n, r, p, digest = row
+            cost = ScryptCost(n, r, p)
+        attempt = await self.pool.run(hash_password, password, salt, cost)
+        return hmac.compare_digest(attempt, digest) and row is not None
+
+
+def hash_password(password: str, salt: bytes, cost: ScryptCost) -> bytes:
+    """The 32-byte scrypt hash of ``password`` with ``salt`` at ``cost`` (blocking: run it
+    on a thread)."""
+    return hashlib.scrypt(
+        password.encode(),
+        salt=salt,
+        n=cost.n,
+        r=cost.r,
+        p=cost.p,
+        maxmem=cost.memory + (1 << 20),
+        dklen=32,
+    )
 
 
 def _connect(path: str) -> sqlite3.Connection:
@@ -115,15 +142,3 @@ def _insert(db: sqlite3.Connection, row: tuple[object, ...]) -> bool:
 
 def _select(db: sqlite3.Connection, user: str) -> tuple[bytes, int, int, int, bytes] | None:
     return db.execute("SELECT salt, n, r, p, hash FROM accounts WHERE user = ?", (user,)).fetchone()
-
-
-def _scrypt(password: str, salt: bytes, cost: ScryptCost) -> bytes:
-    return hashlib.scrypt(
-        password.encode(),
-        salt=salt,
-        n=cost.n,
-        r=cost.r,
-        p=cost.p,
-        maxmem=cost.memory + (1 << 20),
-        dklen=32,
-    )

@@ -4,13 +4,20 @@ A signin that succeeds has the manager attach the connection to the user's agent
 binds the connection to it, so the connection's ``login`` and ``ping`` reach that agent.
 A connection signs in once; a second signin on it is an error reply. It runs next to the
 hub; the accounts service and the manager may be on other nodes (``demo_game.main``).
+
+Two error replies a client should expect under load: ``busy`` (every password hashing
+thread is taken: try again a little later, the robots back off and retry) and ``too many
+failed sign-ins ...`` (the name or the client's address failed too often lately; the
+text says when to try again).
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from demo_game.accounts import AccountError, check_credentials
+from demo_game.accounts_service import BUSY, LIMITED, OK
 from demo_game.names import ACCOUNTS, AGENT, AUTH, MANAGER
 from demo_game.proto import proto
 from meshnet.gate import Backend, Client, ClientError, handles
@@ -32,7 +39,10 @@ class Auth(Backend):
     async def signup(self, client: Client, body: dict[str, Any]) -> dict[str, bool]:
         """Create the account; ``{ok: false}`` if the name is taken."""
         user, password = _credentials(body)
-        return {"ok": await self.call(self.accounts, "signup", user, password)}
+        status = await self.call(self.accounts, "signup", user, password)
+        if status == BUSY:
+            raise ClientError(BUSY)
+        return {"ok": status == OK}
 
     @handles("signin")
     async def signin(self, client: Client, body: dict[str, Any]) -> dict[str, bool]:
@@ -40,7 +50,12 @@ class Auth(Backend):
         user, password = _credentials(body)
         if client.user is not None:
             raise ClientError(f"already signed in as {client.user}")
-        if not await self.call(self.accounts, "verify", user, password):
+        status, wait = await self.call(self.accounts, "verify", user, password, client.address)
+        if status == BUSY:
+            raise ClientError(BUSY)
+        if status == LIMITED:
+            raise ClientError(f"too many failed sign-ins: try again in {math.ceil(wait)} s")
+        if status != OK:
             return {"ok": False}
         link = client.to_message()
         agent = await self.call(self.manager, "attach", user, link)

@@ -16,7 +16,7 @@ import trio
 from demo_game.client import hub_flow, secure_flow
 from demo_game.cluster_launcher import CLUSTER_DIR, REDIS_DIR, run_cluster_demo
 from demo_game.launcher import run_demo
-from demo_game.robots import Summary, ensure_fd_limit, run_robots
+from demo_game.robots import LOGIN_DEADLINE, Summary, ensure_fd_limit, run_robots
 from demo_game.settings import DEFAULTS
 from meshnet.cli import HelpFormatter
 from meshnet.errors import MeshnetError
@@ -91,9 +91,11 @@ def _parser() -> argparse.ArgumentParser:
         help="simulated players, with a summary of the load",
         description="Run simulated players against a running demo node: each signs in "
         "(signing up first if needed) and logs in, then all ping back to back until the time "
-        "is up. A progress line on stderr, then a summary on stdout: logins/s, pings/s, ping "
-        "p50/p99, errors by kind. Ctrl-C stops the run early and prints the summary so far "
-        "(exit code 130); otherwise the exit code is 1 if any robot failed.",
+        "is up. A 'busy' answer is asked again after a random wait (growing each time); a "
+        "robot not logged in by its login deadline gives up (an error). A progress line on "
+        "stderr, then a summary on stdout: logins/s, pings/s, ping p50/p99, errors by kind. "
+        "Ctrl-C stops the run early and prints the summary so far (exit code 130); "
+        "otherwise the exit code is 1 if any robot failed.",
         epilog="example:\n  %(prog)s --count 100 --duration 10",
         formatter_class=HelpFormatter,
     )
@@ -106,6 +108,17 @@ def _parser() -> argparse.ArgumentParser:
         type=_positive(float),
         default=10.0,
         help="seconds the run lasts, logins included (default 10)",
+    )
+    robots.add_argument(
+        "--login-deadline",
+        type=_positive(float),
+        default=LOGIN_DEADLINE,
+        help=f"seconds a robot has to log in before it gives up (default {LOGIN_DEADLINE:g})",
+    )
+    robots.add_argument(
+        "--ping-seconds",
+        type=_positive(float),
+        help="end the run this many seconds into the ping phase (default: at --duration)",
     )
     robots.add_argument("--ws", action="store_true", help="connect over WebSocket")
     robots.add_argument("--prefix", default="robot-", help="user names: PREFIX0, PREFIX1, ...")
@@ -210,6 +223,8 @@ def _robots(options: argparse.Namespace) -> int:
         ws=options.ws,
         prefix=options.prefix,
         progress=sys.stderr,
+        login_deadline=options.login_deadline,
+        ping_seconds=options.ping_seconds,
     )
     summary = trio.run(_until_ctrl_c, run)
     print("\n".join(summary.lines()))

@@ -8,7 +8,9 @@ The token's server field says what the client wants:
 - ``signup``: create the account, so a password never crosses the network in the clear
   (``200`` with an empty subid; ``401`` if the name is taken).
 
-A malformed name or password, a wrong password or an unknown server get ``401``.
+A malformed name or password, a wrong password or an unknown server get ``401``; a
+server too busy to check the password now, or a name or address with too many failed
+sign-ins lately, ``503`` (try again later).
 """
 
 from __future__ import annotations
@@ -16,11 +18,12 @@ from __future__ import annotations
 from typing import Any
 
 from demo_game.accounts import check_credentials
+from demo_game.accounts_service import BUSY, LIMITED, OK
 from demo_game.names import ACCOUNTS, LOGIN, MSGSERVER
 from demo_game.proto import SIGNUP_SERVER
 from meshnet import command
 from meshnet.errors import MeshnetError
-from meshnet.login.loginserver import LoginServer
+from meshnet.login.loginserver import LoginServer, Unavailable
 from meshnet.login.wire import parse_token
 
 SIGNUP = SIGNUP_SERVER.encode()
@@ -58,12 +61,20 @@ class DemoLogin(LoginServer):
         user, password = _text(fields.user, "user"), _text(fields.password, "password")
         check_credentials(user, password)
         if fields.server == SIGNUP:
-            if not await self.call(self.accounts, "signup", user, password):
-                raise Refused(f"user {user!r} is taken")
+            status = await self.call(self.accounts, "signup", user, password)
+            refusal = f"user {user!r} is taken"
         elif fields.server != self.servername:
             raise Refused(f"unknown game server {fields.server!r}")
-        elif not await self.call(self.accounts, "verify", user, password):
-            raise Refused(f"wrong user or password for {user!r}")
+        else:
+            address = self.client_address()
+            status, wait = await self.call(self.accounts, "verify", user, password, address)
+            if status == LIMITED:
+                raise Unavailable(f"too many failed sign-ins for {user!r}: {wait:.0f} s to wait")
+            refusal = f"wrong user or password for {user!r}"
+        if status == BUSY:
+            raise Unavailable("every password hashing thread is busy")
+        if status != OK:
+            raise Refused(refusal)
         return fields.server, user
 
     async def login_handler(self, server: bytes, uid: str, secret: bytes) -> Any:

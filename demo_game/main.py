@@ -47,9 +47,18 @@ class Main(Service):
         conf = parse_settings(*settings)
         self.listening: dict[str, int | None] = {}
         if "accounts" in conf.roles:
-            scrypt = conf.scrypt
+            scrypt, signin = conf.scrypt, conf.signin
             accounts = await self.newservice(
-                Accounts, str(conf.accounts_path), scrypt.n, scrypt.r, scrypt.p
+                Accounts,
+                str(conf.accounts_path),
+                scrypt.n,
+                scrypt.r,
+                scrypt.p,
+                conf.hashing["hash_threads"],
+                conf.hashing["hash_wait"],
+                signin["max_failures"],
+                signin["failure_period"],
+                signin["per_address_exempt"],
             )
             await self._share(conf, CLUSTER_ACCOUNTS, accounts)
             logger.info("demo accounts in %s", conf.accounts_path)

@@ -9,15 +9,23 @@ it is, and what was in flight is neither counted nor waited for. A robot stops a
 first error, which is counted by kind. A progress line on stderr shows the run; at the end
 a ``Summary`` gives logins/s (over the login phase), pings/s (over the ping phase), ping
 latency percentiles and the errors, leaving out what there were no samples for.
+
+A ``busy`` error reply (the game cannot hash one more password right now) is not an
+error: the robot waits and asks again, each wait a random time up to twice the last
+(from ``FIRST_BACKOFF`` to ``MAX_BACKOFF`` seconds), and the summary counts these retries.
+A robot that has not logged in ``login_deadline`` seconds (default 120) after it started
+gives up, and that is counted as an error. ``ping_seconds`` ends the ping phase early.
 """
 
 from __future__ import annotations
 
 import errno
 import math
+import random
 import resource
 from collections import Counter
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TextIO
 
 import trio
@@ -29,6 +37,13 @@ from meshnet.errors import MeshnetError
 PASSWORD = "robot-password"
 REQUEST_TIMEOUT = 30.0
 """Seconds a robot waits for any one answer before it counts a timeout and stops."""
+LOGIN_DEADLINE = 120.0
+"""Seconds a robot has to log in, busy answers and retries included, before it gives up."""
+BUSY = "busy"
+"""The error reply a robot retries after a while."""
+FIRST_BACKOFF = 0.25
+MAX_BACKOFF = 4.0
+"""Bounds of the random wait before a robot asks again after ``busy``, in seconds."""
 PROGRESS_EVERY = 0.25
 BAR_WIDTH = 30
 SPARE_FDS = 256
@@ -55,6 +70,8 @@ class Tally:
     pinging_since: float | None = None
     online: int = 0
     logins: int = 0
+    retried: int = 0
+    """Requests asked again after a ``busy`` answer."""
     last_login: float | None = None
     latencies: list[float] = field(default_factory=list)
     errors: Counter[str] = field(default_factory=Counter)
@@ -82,6 +99,8 @@ class Summary:
     login_seconds: float
     logging_in: int
     """Robots still logging in when the run ended: neither logged in nor failed."""
+    retried: int
+    """Requests asked again after a ``busy`` answer."""
     pings: int
     pings_per_s: float | None
     ping_seconds: float
@@ -95,6 +114,8 @@ class Summary:
         logins = f"logins: {self.logins}"
         if self.logins_per_s is not None:
             logins += f" in {self.login_seconds:.1f} s ({self.logins_per_s:.1f} logins/s)"
+        if self.retried:
+            logins += f"; {self.retried} busy answers retried"
         if self.logging_in:
             logins += f"; {self.logging_in} robots were still logging in at the end"
         pings = f"pings: {self.pings}"
@@ -125,17 +146,23 @@ async def run_robots(
     prefix: str = "robot-",
     progress: TextIO | None = None,
     interrupt: trio.Event | None = None,
+    login_deadline: float = LOGIN_DEADLINE,
+    ping_seconds: float | None = None,
 ) -> Summary:
     """Run ``count`` robots against the hub at ``host:port`` for ``duration`` seconds.
 
-    The run ends when the time is up, every robot has failed, or ``interrupt`` is set;
-    whatever is still in flight then is dropped, not counted. With ``progress``, a
-    progress line is kept there.
+    The run ends when the time is up, every robot has failed, ``ping_seconds`` of the ping
+    phase have passed, or ``interrupt`` is set; whatever is still in flight then is
+    dropped, not counted. A robot not logged in ``login_deadline`` seconds after it
+    started gives up. With ``progress``, a progress line is kept there.
     """
     if count < 1:
         raise RobotsError("at least one robot is needed")
-    if not (0 < duration < math.inf):
-        raise RobotsError(f"the duration must be a number of seconds above 0, not {duration}")
+    for name, value in (("duration", duration), ("login deadline", login_deadline)):
+        if not (0 < value < math.inf):
+            raise RobotsError(f"the {name} must be a number of seconds above 0, not {value}")
+    if ping_seconds is not None and not (0 < ping_seconds < math.inf):
+        raise RobotsError(f"the ping time must be a number of seconds above 0, not {ping_seconds}")
     tally = Tally(count, trio.current_time())
     deadline = tally.started + duration
     line = _ProgressLine(progress)
@@ -144,12 +171,17 @@ async def run_robots(
             nursery.start_soon(_show_progress, tally, deadline, line)
             if interrupt is not None:
                 nursery.start_soon(_interrupt_on, interrupt, tally, nursery.cancel_scope)
+            if ping_seconds is not None:
+                nursery.start_soon(_end_pings_after, ping_seconds, tally, nursery.cancel_scope)
             async with trio.open_nursery() as robots:
                 for index in range(count):
-                    robots.start_soon(_robot, tally, host, port, ws, f"{prefix}{index}")
+                    robot = partial(_robot, tally, host, port, ws, login_deadline)
+                    robots.start_soon(robot, f"{prefix}{index}")
             nursery.cancel_scope.cancel()
     # when the robots were stopped, not when they had closed their connections
     ended = min(trio.current_time(), deadline, tally.interrupted_at or math.inf)
+    if ping_seconds is not None and tally.pinging_since is not None:
+        ended = min(ended, tally.pinging_since + ping_seconds)
     line.finish(_progress_line(tally, ended, deadline))
     return _summarize(tally, "websocket" if ws else "tcp", ended)
 
@@ -168,12 +200,18 @@ def ensure_fd_limit(robots: int) -> None:
     resource.setrlimit(resource.RLIMIT_NOFILE, (needed, hard))
 
 
-async def _robot(tally: Tally, host: str, port: int, ws: bool, user: str) -> None:
+async def _robot(
+    tally: Tally, host: str, port: int, ws: bool, login_deadline: float, user: str
+) -> None:
     """Log in, wait for every robot to be done logging in, then ping until cancelled."""
     settled = False
+    give_up_at = trio.current_time() + login_deadline
     try:
         async with open_hub(host, port, ws=ws) as hub:
-            await _log_in(hub, user)
+            with trio.move_on_at(give_up_at) as logging_in:
+                await _log_in(hub, user, tally)
+            if logging_in.cancelled_caught:
+                raise _Failed(f"not logged in within {login_deadline:g}s")
             tally.logins += 1
             tally.last_login = trio.current_time()
             tally.settle()
@@ -197,14 +235,17 @@ async def _robot(tally: Tally, host: str, port: int, ws: bool, user: str) -> Non
         tally.settle()
 
 
-async def _log_in(hub: HubClient, user: str) -> None:
+async def _log_in(hub: HubClient, user: str, tally: Tally) -> None:
     credentials = {"user": user, "password": PASSWORD}
     if not (
-        await _ask(hub, "signin", credentials)
-        or (await _ask(hub, "signup", credentials) and await _ask(hub, "signin", credentials))
+        await _ask(hub, tally, "signin", credentials)
+        or (
+            await _ask(hub, tally, "signup", credentials)
+            and await _ask(hub, tally, "signin", credentials)
+        )
     ):
         raise _Failed("signin refused")
-    if not await _ask(hub, "login"):
+    if not await _ask(hub, tally, "login"):
         raise _Failed("login refused")
 
 
@@ -226,9 +267,14 @@ async def _ping_forever(hub: HubClient, tally: Tally) -> None:
         tally.latencies.append(trio.current_time() - sent)
 
 
-async def _ask(hub: HubClient, name: str, body: dict[str, str] | None = None) -> bool:
-    """True if the request succeeded, False for ``ok: false``; an error reply fails the robot."""
-    answer = await _request(hub, name, body)
+async def _ask(hub: HubClient, tally: Tally, name: str, body: dict[str, str] | None = None) -> bool:
+    """True if the request succeeded, False for ``ok: false``; ``busy`` is asked again
+    after a while, any other error reply fails the robot."""
+    backoff = FIRST_BACKOFF
+    while (answer := await _request(hub, name, body)).reply.error == BUSY:
+        tally.retried += 1
+        await trio.sleep(random.uniform(0, backoff))
+        backoff = min(2 * backoff, MAX_BACKOFF)
     if not answer.reply.ok:
         raise _Failed(f"{name}: {answer.reply.error}")
     return answer.ok
@@ -237,6 +283,12 @@ async def _ask(hub: HubClient, name: str, body: dict[str, str] | None = None) ->
 async def _request(hub: HubClient, name: str, body: dict[str, str] | None = None) -> Answer:
     with trio.fail_after(REQUEST_TIMEOUT):
         return await hub.request(name, body)
+
+
+async def _end_pings_after(seconds: float, tally: Tally, scope: trio.CancelScope) -> None:
+    await tally.everyone_settled.wait()
+    await trio.sleep(seconds)
+    scope.cancel()
 
 
 async def _interrupt_on(interrupt: trio.Event, tally: Tally, scope: trio.CancelScope) -> None:
@@ -299,6 +351,7 @@ def _summarize(tally: Tally, transport: str, ended: float) -> Summary:
         logins_per_s=_rate(tally.logins, login_time),
         login_seconds=login_time,
         logging_in=tally.robots - tally.settled,
+        retried=tally.retried,
         pings=pings,
         pings_per_s=_rate(pings, ping_time),
         ping_seconds=ping_time,

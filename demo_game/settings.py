@@ -20,7 +20,12 @@ Sections, every key optional (``DEFAULTS`` has the values used for what is left 
 ``accounts``   the SQLite file ``path`` (relative to the working directory) and the scrypt
                cost ``scrypt_n`` (a power of 2, at least 2 and below 2 ** (16 * r)),
                ``scrypt_r``, ``scrypt_p`` (1 to 16), at most ``MAX_SCRYPT_MEMORY`` bytes
-               a hash
+               a hash; ``hash_threads``, the threads computing hashes (0: one per core),
+               and ``hash_wait``, the seconds a hash may wait for one before the sign-in
+               is answered ``busy`` (``demo_game.hashpool``)
+``signin``     the limit on failed sign-ins (``demo_game.signin_limits``): ``max_failures``
+               per name and per address every ``failure_period`` seconds, except from the
+               addresses or networks ``per_address_exempt``
 ``agent``      ``reconnect_window``: seconds an agent waits for its user to come back
 ``cluster``    ``roles``: which part of the game this node of a cluster runs, a list of
                ``ROLES``; left out, the node runs the whole game on its own (see
@@ -70,6 +75,13 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "scrypt_n": 2**14,
         "scrypt_r": 8,
         "scrypt_p": 1,
+        "hash_threads": 0,
+        "hash_wait": 3.0,
+    },
+    "signin": {
+        "max_failures": 5,
+        "failure_period": 60.0,
+        "per_address_exempt": PER_ADDRESS["per_address_exempt"],
     },
     "agent": {"reconnect_window": 10.0},
     "cluster": {},
@@ -85,7 +97,19 @@ _CHECKED: dict[str, dict[str, tuple[type, ...]]] = {
         "per_address_exempt": (list,),
     },
     "web": {"address": (str,), "port": (int,)},
-    "accounts": {"path": (str,), "scrypt_n": (int,), "scrypt_r": (int,), "scrypt_p": (int,)},
+    "accounts": {
+        "path": (str,),
+        "scrypt_n": (int,),
+        "scrypt_r": (int,),
+        "scrypt_p": (int,),
+        "hash_threads": (int,),
+        "hash_wait": (int, float),
+    },
+    "signin": {
+        "max_failures": (int,),
+        "failure_period": (int, float),
+        "per_address_exempt": (list,),
+    },
     "agent": {"reconnect_window": (int, float)},
     "cluster": {"roles": (list,)},
 }
@@ -122,6 +146,10 @@ class Settings:
     web_port: int
     accounts_path: Path
     scrypt: ScryptCost
+    hashing: dict[str, Any]
+    """``hash_threads`` and ``hash_wait``."""
+    signin: dict[str, Any]
+    """``max_failures``, ``failure_period`` and ``per_address_exempt``."""
     reconnect_window: float
     roles: frozenset[str] = frozenset(ROLES)
     """What this node runs: every role, unless it is one node of a cluster."""
@@ -161,6 +189,8 @@ def parse_settings(*groups: Mapping[str, Any]) -> Settings:
         web_port=web["port"],
         accounts_path=Path(accounts["path"]),
         scrypt=ScryptCost(accounts["scrypt_n"], accounts["scrypt_r"], accounts["scrypt_p"]),
+        hashing={key: accounts[key] for key in ("hash_threads", "hash_wait")},
+        signin=merged["signin"],
         reconnect_window=float(merged["agent"]["reconnect_window"]),
         roles=frozenset(merged["cluster"].get("roles", ROLES)),
         cluster="roles" in merged["cluster"],
@@ -190,11 +220,17 @@ def _check_values(merged: dict[str, dict[str, Any]]) -> None:
     _require(login["maxclient"] >= 1, "login.maxclient", "1 or more")
     _require(0 < login["handshake_timeout"] < math.inf, "login.handshake_timeout", "> 0 seconds")
     _require(login["max_per_address"] >= 1, "login.max_per_address", "1 or more")
-    try:
-        networks(login["per_address_exempt"])
-    except (TypeError, ValueError):
-        _require(False, "login.per_address_exempt", "a list of addresses or networks")
+    signin = merged["signin"]
+    for section in ("login", "signin"):
+        try:
+            networks(merged[section]["per_address_exempt"])
+        except (TypeError, ValueError):
+            _require(False, f"{section}.per_address_exempt", "a list of addresses or networks")
+    _require(signin["max_failures"] >= 1, "signin.max_failures", "1 or more")
+    _require(0 < signin["failure_period"] < math.inf, "signin.failure_period", "> 0 seconds")
     accounts = merged["accounts"]
+    _require(accounts["hash_threads"] >= 0, "accounts.hash_threads", "0 (one per core) or more")
+    _require(0 < accounts["hash_wait"] < math.inf, "accounts.hash_wait", "> 0 seconds")
     _require(accounts["path"] != "", "accounts.path", "a file name")
     cost = ScryptCost(accounts["scrypt_n"], accounts["scrypt_r"], accounts["scrypt_p"])
     _require(cost.r >= 1, "accounts.scrypt_r", "1 or more")

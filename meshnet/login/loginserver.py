@@ -8,7 +8,9 @@ Status lines follow the book, not skynet HEAD: ``400 Bad Request`` for a broken 
 (bad client key, including the degenerate DH values skynet accepts: 1, P - 1, P, P + 1;
 wrong challenge answer, a token that does not decrypt or parse), ``401``
 when ``auth_handler`` refuses, ``403`` when ``login_handler`` fails, ``406`` when the same
-uid is already logging in and ``multilogin`` is off. A line over 8 KiB, a peer that closes
+uid is already logging in and ``multilogin`` is off; and, meshnet's own, ``503 Service
+Unavailable`` when a handler raises ``Unavailable`` (the server is overloaded: the client
+may try again later). A line over 8 KiB, a peer that closes
 early or one that has not sent its last line within ``handshake_timeout`` seconds is closed
 without a status line.
 """
@@ -18,10 +20,12 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Hashable, Iterator, Sequence
+from contextvars import ContextVar
 
 import trio
 
 from meshnet.admission import DEFAULT_MAXCLIENT, ConnectionLimits
+from meshnet.errors import MeshnetError
 from meshnet.login import handshake
 from meshnet.login.crypt import randomkey
 from meshnet.login.lines import LineStream, PeerClosed
@@ -29,18 +33,26 @@ from meshnet.login.wire import (
     BAD_REQUEST,
     FORBIDDEN,
     NOT_ACCEPTABLE,
+    SERVICE_UNAVAILABLE,
     UNAUTHORIZED,
     LineTooLong,
     MalformedToken,
     ok_status,
 )
-from meshnet.net import close_gracefully, peer_name, serve_tcp
+from meshnet.net import client_host, close_gracefully, peer_name, serve_tcp
 from meshnet.probes import Sample
 from meshnet.service import Service, command
 
 logger = logging.getLogger(__name__)
 
 Subid = bytes | str | int | None
+
+_client: ContextVar[str | None] = ContextVar("meshnet_login_client", default=None)
+
+
+class Unavailable(MeshnetError):
+    """Raised by ``auth_handler`` or ``login_handler``: the client is answered ``503
+    Service Unavailable`` and may try again later (the server is too busy now)."""
 
 
 class LoginServer(Service):
@@ -107,6 +119,11 @@ class LoginServer(Service):
         """The port the server listens on."""
         return self._port
 
+    def client_address(self) -> str | None:
+        """In a handler: the address of the client being handled (as the per-address
+        limit counts it)."""
+        return _client.get()
+
     def metric_samples(self) -> Iterator[Sample]:
         """Login attempts by status, for the node's metrics (``meshnet.probes``)."""
         for status, count in sorted(self.login_attempts.items()):
@@ -117,6 +134,7 @@ class LoginServer(Service):
 
     async def _serve(self, stream: trio.SocketStream) -> None:
         peer = peer_name(stream)
+        _client.set(client_host(stream))
         lines = LineStream(stream)
         try:
             with trio.fail_after(self.handshake_timeout):
@@ -155,6 +173,9 @@ class LoginServer(Service):
         """Run the handlers on a completed handshake; return the status line to send."""
         try:
             server, uid = await self.auth_handler(token)
+        except Unavailable as exc:
+            logger.info("%s: 503 Service Unavailable: %s", peer, exc)
+            return SERVICE_UNAVAILABLE
         except MalformedToken as exc:
             logger.info("%s: 400 Bad Request: %s", peer, exc)
             return BAD_REQUEST
@@ -168,6 +189,9 @@ class LoginServer(Service):
             self._logging_in.add(uid)
         try:
             subid = _subid_bytes(await self.login_handler(server, uid, secret))
+        except Unavailable as exc:
+            logger.info("%s: 503 Service Unavailable: %s", peer, exc)
+            return SERVICE_UNAVAILABLE
         except Exception:
             logger.warning(
                 "%s: 403 Forbidden: login_handler failed for %r", peer, uid, exc_info=True

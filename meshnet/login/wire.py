@@ -28,7 +28,7 @@ HANDSHAKE_OK = b"200 OK"
 USER_NOT_FOUND = b"404 User Not Found"
 INDEX_EXPIRED = b"403 Index Expired"
 SERVICE_UNAVAILABLE = b"503 Service Unavailable"
-"""meshnet's own: the msgserver has ``maxclient`` users connected already."""
+"""meshnet's own, for the login server and the msgserver: too busy now, try again later."""
 
 MAX_SESSION = 0xFFFFFFFF
 MAX_INDEX = 2**63 - 1

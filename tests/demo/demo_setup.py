@@ -27,10 +27,11 @@ class Demo:
     web: int
 
 
-def settings(db: Path, reconnect_window: float = 60.0) -> dict:
-    """Every listener on a free port, a cheap scrypt cost, the accounts in ``db``."""
+def settings(db: Path, reconnect_window: float = 60.0, **sections: dict) -> dict:
+    """Every listener on a free port, a cheap scrypt cost, the accounts in ``db``; the
+    keys of ``sections`` on top."""
     listen = {"address": HOST, "port": 0}
-    return {
+    chosen = {
         "hub": {**listen, "ws_port": 0},
         "login": listen,
         "msgserver": {**listen, "servername": "demo"},
@@ -38,10 +39,13 @@ def settings(db: Path, reconnect_window: float = 60.0) -> dict:
         "accounts": {"path": str(db), **CHEAP_SCRYPT},
         "agent": {"reconnect_window": reconnect_window},
     }
+    for section, values in sections.items():
+        chosen[section] = {**chosen.get(section, {}), **values}
+    return chosen
 
 
-async def start_demo(node, db: Path, reconnect_window: float = 60.0) -> Demo:
-    main = await node.newservice(Main, settings(db, reconnect_window))
+async def start_demo(node, db: Path, reconnect_window: float = 60.0, **sections: dict) -> Demo:
+    main = await node.newservice(Main, settings(db, reconnect_window, **sections))
     return Demo(**await node.call(main, "ports"))
 
 

@@ -92,6 +92,8 @@ class ScriptedHub:
 
     async def request(self, name, body=None):
         reply = await self.scripts[name](body)
+        if isinstance(reply, Exception):  # an error reply with the exception's text
+            return Answer(Reply(None, 1, False, None, str(reply)), [])
         return Answer(Reply(None, 1, True, reply, None), [])
 
 
@@ -108,6 +110,19 @@ async def never(_):
 
 
 LOGS_IN = {"signin": answer({"ok": True}), "login": answer({"ok": True})}
+
+
+def busy_then(times, body):
+    """Answers ``busy`` the first ``times`` requests (of every robot together), then ``body``."""
+    left = [times]
+
+    async def script(_):
+        if left[0]:
+            left[0] -= 1
+            return Exception("busy")
+        return body
+
+    return script
 
 
 @pytest.fixture
@@ -175,6 +190,30 @@ async def test_the_progress_line_never_leaves_stale_characters(hub, autojump_clo
     shown = out.getvalue().removesuffix("\n").split("\r")
     assert "online 10/10" in shown[-2] and "online 0/10" in shown[-1]
     assert all(len(later) >= len(earlier) for earlier, later in itertools.pairwise(shown))
+
+
+async def test_robots_ask_again_after_busy_with_a_growing_random_wait(hub, autojump_clock):
+    hub({**LOGS_IN, "signin": busy_then(6, {"ok": True}), "ping": answer({}, after=0.5)})
+    summary = await run_robots(HOST, 1, 1, 60.0, ping_seconds=1.0)
+    assert (summary.logins, summary.retried, summary.errors) == (1, 6, {})
+    longest = sum(min(robots.FIRST_BACKOFF * 2**n, robots.MAX_BACKOFF) for n in range(6))
+    assert 0 < summary.login_seconds <= longest
+    assert "; 6 busy answers retried" in summary.lines()[1]
+
+
+async def test_a_robot_still_busy_at_its_login_deadline_gives_up_as_an_error(hub, autojump_clock):
+    hub({**LOGS_IN, "signin": busy_then(10**9, {"ok": True})})
+    summary = await run_robots(HOST, 1, 3, 300.0)
+    assert summary.seconds == pytest.approx(120.0, abs=0.1)  # the default deadline
+    assert summary.logins == 0
+    assert summary.errors == {"not logged in within 120s": 3}
+
+
+async def test_a_run_ends_ping_seconds_into_the_ping_phase(hub, autojump_clock):
+    hub({**LOGS_IN, "signin": answer({"ok": True}, after=2.0), "ping": answer({}, after=0.1)})
+    summary = await run_robots(HOST, 1, 2, 60.0, ping_seconds=3.0)
+    assert summary.seconds == pytest.approx(5.0)
+    assert summary.ping_seconds == pytest.approx(3.0)
 
 
 @pytest.mark.parametrize("count, duration", [(0, 1.0), (1, 0.0), (1, -1.0), (1, math.inf)])

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from demo_game.accounts import ScryptCost, _scrypt
+from demo_game.accounts import ScryptCost, hash_password
 from demo_game.cli import NODE_CONFIG
 from demo_game.cluster_launcher import CLUSTER_DIR, NODES, SECRET_ENV, cluster_of
 from demo_game.main import Main
@@ -92,7 +92,7 @@ async def test_a_wrong_gate_setting_stops_the_game_from_starting(node, tmp_path)
 @pytest.mark.parametrize(("n", "r", "p"), [(2, 1, 1), (2, 1, 16), (2**15, 1, 1), (2**16, 8, 1)])
 def test_every_scrypt_cost_the_settings_accept_can_hash(n, r, p):
     cost = parse_settings({"accounts": {"scrypt_n": n, "scrypt_r": r, "scrypt_p": p}}).scrypt
-    assert len(_scrypt("password", b"salt" * 4, cost)) == 32
+    assert len(hash_password("password", b"salt" * 4, cost)) == 32
 
 
 def test_a_node_runs_every_role_on_its_own_and_only_its_roles_in_a_cluster():
