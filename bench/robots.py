@@ -8,10 +8,11 @@ signs up, signs in and logs in, retrying ``busy`` answers, then all ping back to
 ``--ping-seconds``; both processes get enough open files for every connection.
 
 Sign-in is bound by password hashing: a fresh robot needs three hashes (its first signin
-hashes too, as long as a wrong password would). So the bench first measures, in this
-process, the raw rate of a hash pool like the node's (as many threads as cores, the same
-cost), and prints ``RATIO robots.signins_vs_hash_capacity``: sign-ins per second over
-that rate divided by three (1: every hash the cores could do went to a sign-in; the
+hashes too, as long as a wrong password would). So the bench measures, in this process
+before and after the robots, the raw rate of a hash pool like the node's (as many threads
+as cores, the same cost), keeps the better, and prints
+``RATIO robots.signins_vs_hash_capacity``: sign-ins per second over that rate divided by
+three (1: every hash the cores could do went to a sign-in; the
 target is at least 0.8). Then the robots' summary and ``BENCH`` lines: logins/s (until the
 last login), pings/s, ping latency p50 and p99, busy answers retried, and the number of
 robots that failed (the target is 0).
@@ -53,7 +54,7 @@ def main() -> int:
     options = parser.parse_args()
     ensure_fd_limit(options.count)  # the node, started below, inherits the limit
     demo = parse_settings(*load_config(DEMO_CONFIG).start_args)
-    hashes_per_s, threads = trio.run(raw_hash_rate, demo.scrypt)
+    before, threads = trio.run(raw_hash_rate, demo.scrypt)
     hub = free_port()
     with tempfile.TemporaryDirectory(prefix="bench-robots-") as scratch:
         config = Path(scratch) / "node.toml"
@@ -82,6 +83,8 @@ def main() -> int:
             summary = trio.run(partial(run, progress=sys.stderr, ping_seconds=options.ping_seconds))
         finally:
             stop_node(node)
+    after, _ = trio.run(raw_hash_rate, demo.scrypt)
+    hashes_per_s = max(before, after)  # the pool's capacity: its best, when nothing else ran
     print("\n".join(summary.lines()))
     print(f"BENCH demo.raw_hashes {hashes_per_s:.1f} hashes/s ({threads} threads)")
     figures = [

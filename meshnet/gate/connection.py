@@ -7,14 +7,17 @@ started the first time it is needed, sends them. Unsent bytes are watched: the g
 warned when they pass 1 MiB, 2 MiB, 4 MiB, ... and again (with 0) when they drain, and past
 the hard limit the connection is closed rather than buffering without bound.
 
-Reading is fair and bounded: the gate hands a connection's packets over one at a time, and
-after ``DELIVERY_BATCH`` packets in a row its task lets every other task run, so a client
-streaming cheap requests (each answered without waiting) takes its turn like everyone else
-instead of holding the event loop for a whole 64 KiB read. A gate may ``pause`` a
+Reading is fair and bounded: the gate hands a connection's packets over one at a time,
+``DELIVERY_BATCH`` (one) per scheduler turn, every other task running in between, so a
+client streaming cheap requests (each answered without waiting) takes its turn like
+everyone else instead of holding the event loop for a whole 64 KiB read of thousands of
+packets. What is written to the connection while the reader works through one read goes
+out together, one system call per ``HOLD_BATCH`` packets instead of one each (a reply to
+each cheap request would otherwise cost more than the request). A gate may ``pause`` a
 connection (nothing more is read until ``resume``) to bound the work one client has in
-progress. The heartbeat is one deadline over the whole connection, moved on by each
-complete packet: it runs while a hook works, while the connection is paused and while its
-requests are in flight elsewhere.
+progress. The heartbeat (``meshnet.gate.heartbeat``) is one deadline over the whole
+connection, moved on by each read that brings complete packets: it runs while a hook
+works, while the connection is paused and while its requests are in flight elsewhere.
 
 Ending a connection (``close``: a kick, the heartbeat, a protocol violation, or the
 client's own close) never cancels a hook half-way: nothing more is read and no further

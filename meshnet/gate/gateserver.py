@@ -38,10 +38,10 @@ registry (``meshnet.gate.connections``): ``connections(self.node).write(fd, payl
 A hook that raises is logged with its traceback; if it was ``connect`` or ``message``,
 its connection is closed. Nothing a client does can stop the gate or another connection.
 
-A connection's packets are handed to ``message`` (or its agent) one at a time, and after
-16 in a row its task lets every other connection have a turn, so no client can hold the
-event loop however fast it sends. ``pauseclient(fd)`` stops reading a connection until
-``resumeclient(fd)``.
+A connection's packets are handed to ``message`` (or its agent) one per scheduler turn,
+every other connection having its turn in between, so no client can hold the event loop
+however fast it sends (see ``meshnet.gate.connection``). ``pauseclient(fd)`` stops
+reading a connection until ``resumeclient(fd)``.
 
 **Closing and running hooks.** ``closeclient(fd)``, ``kick(fd)``, a heartbeat timeout, a
 protocol violation and the client's own close all end a connection the same way: nothing
