@@ -252,7 +252,7 @@ class MsgServer(GateServer):
             await self.disconnect_handler(user.username)
 
     async def message(self, fd: int, packet: bytes) -> None:
-        peer = self._stop_handshake(fd)
+        peer = self._stop_handshake(fd) if fd in self._handshaking else None
         if peer is not None:
             user = self._handshake(fd, peer, packet)
             if user is not None:
