@@ -51,6 +51,10 @@ from meshnet.gate.conf import GateConfError, parse_conf
 PER_ADDRESS = {"max_per_address": 32, "per_address_exempt": ["127.0.0.0/8", "::1"]}
 """One client address holds at most 32 connections of each server, except loopback (the
 robots, and the demo's own client)."""
+PER_CONNECTION = {"max_packet_rate": 200, "max_in_flight": 2}
+"""A player's connection sends at most 200 packets a second and has two requests in
+progress at most: far more than the game needs, and what keeps a few flooding clients from
+taking the node's CPU from everyone else."""
 
 DEFAULTS: dict[str, dict[str, Any]] = {
     "hub": {
@@ -60,6 +64,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "maxclient": 10000,
         "heartbeat": 120.0,
         **PER_ADDRESS,
+        **PER_CONNECTION,
     },
     "login": {
         "address": "127.0.0.1",
@@ -68,7 +73,13 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "handshake_timeout": 10.0,
         **PER_ADDRESS,
     },
-    "msgserver": {"address": "127.0.0.1", "port": 8888, "servername": "demo", **PER_ADDRESS},
+    "msgserver": {
+        "address": "127.0.0.1",
+        "port": 8888,
+        "servername": "demo",
+        **PER_ADDRESS,
+        **PER_CONNECTION,
+    },
     "web": {"address": "127.0.0.1", "port": 8080},
     "accounts": {
         "path": "var/demo_accounts.sqlite3",

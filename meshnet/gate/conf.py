@@ -13,6 +13,9 @@ Keys (all optional, but at least one of ``port`` and ``ws_port``):
 ``max_packet``  largest packet a client may send, at most 65535 (default 65535)
 ``heartbeat``   seconds a connection may go without sending a whole packet before it is
                 closed (default None: never)
+``max_packet_rate``  packets a connection may send a second (default None: no limit); a
+                second's worth may come at once, then the gate reads the connection no
+                faster (``meshnet.gate.ratelimit``)
 ``max_unsent``  bytes a connection may have waiting to be sent before it is closed
                 (default 16 MiB; warnings start at 1 MiB)
 ``node_max_unsent``  bytes all the gate connections of the node together may have
@@ -32,7 +35,7 @@ Keys (all optional, but at least one of ``port`` and ``ws_port``):
 
 Keys for the gates built on this one (a plain ``GateServer`` does not use them):
 
-``max_in_flight``  requests one client may have in progress at once (default 8): a
+``max_in_flight``  requests one client may have in progress at once (default 4): a
                 ``Router`` connection's requests waiting for their backends, a
                 ``MsgServer`` user's requests running; past it the connection is not read
                 until one is answered
@@ -79,6 +82,7 @@ class GateConf:
     backlog: int | None = None
     max_packet: int = MAX_PAYLOAD
     heartbeat: float | None = None
+    max_packet_rate: float | None = None
     max_unsent: int = 16 << 20
     node_max_unsent: int | None = None
     max_per_address: int | None = None
@@ -86,7 +90,7 @@ class GateConf:
     trusted_proxies: tuple[str, ...] = ()
     tls_cert: str | None = None
     tls_key: str | None = None
-    max_in_flight: int = 8
+    max_in_flight: int = 4
     request_timeout: float = 30.0
     handshake_timeout: float = 5.0
     max_handshaking: int = 1024
@@ -120,6 +124,8 @@ def parse_conf(conf: Mapping[str, Any]) -> GateConf:
     _check(parsed.backlog is None or _int_in(parsed.backlog, 1, None), "backlog", "an int >= 1")
     _check(_int_in(parsed.max_packet, 0, MAX_PAYLOAD), "max_packet", f"an int 0..{MAX_PAYLOAD}")
     _check(_positive_or_none(parsed.heartbeat), "heartbeat", "a number of seconds > 0, or None")
+    rate = parsed.max_packet_rate
+    _check(_positive_or_none(rate), "max_packet_rate", "a number of packets > 0, or None")
     _check(_int_in(parsed.max_unsent, WARN_UNSENT, None), "max_unsent", f"an int >= {WARN_UNSENT}")
     node_limit = parsed.node_max_unsent
     _check(

@@ -31,12 +31,14 @@ from __future__ import annotations
 import contextvars
 import time
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import TYPE_CHECKING, TypeVar
 
 import trio
 from trio.lowlevel import ParkingLot, checkpoint
 
 from meshnet.gate.conf import NODE_MAX_UNSENT, WARN_UNSENT
+from meshnet.gate.ratelimit import PacketBudget
 from meshnet.gate.transport import CLOSE_TIMEOUT, Transport, TransportError
 
 if TYPE_CHECKING:
@@ -237,10 +239,16 @@ class Connection:
             self._resumed.set()
             self._resumed = None
 
-    async def serve(self, deliver: Deliver, heartbeats: Heartbeats | None = None) -> None:
+    async def serve(
+        self,
+        deliver: Deliver,
+        heartbeats: Heartbeats | None = None,
+        packet_rate: float | None = None,
+    ) -> None:
         """Run the connection until it ends: once opened, hand each packet to ``deliver``
         until the client leaves or ``close`` is called (``heartbeats``, if given, calls it
-        when the client is silent too long); then send what is buffered (for up to
+        when the client is silent too long), at most ``packet_rate`` a second if given
+        (``meshnet.gate.ratelimit``); then send what is buffered (for up to
         ``CLOSE_TIMEOUT``). ``aclose`` must follow.
 
         Failures end up in ``error``; only cancellation propagates.
@@ -248,7 +256,8 @@ class Connection:
         with self._read_scope:
             try:
                 await self._wait(self._opened.wait)
-                await self._read_loop(deliver, heartbeats)
+                budget = None if packet_rate is None else PacketBudget(packet_rate)
+                await self._read_loop(deliver, heartbeats, budget)
             except TransportError as exc:
                 self.close(str(exc))
             finally:
@@ -271,7 +280,9 @@ class Connection:
 
     # --- helpers --------------------------------------------------------------------
 
-    async def _read_loop(self, deliver: Deliver, heartbeats: Heartbeats | None) -> None:
+    async def _read_loop(
+        self, deliver: Deliver, heartbeats: Heartbeats | None, budget: PacketBudget | None
+    ) -> None:
         receive = self.transport.receive
         if heartbeats is not None:
             heartbeats.touch(self)
@@ -298,6 +309,9 @@ class Connection:
                 while self._paused:
                     self._release()
                     await self._wait(self._resumption)
+                if budget is not None and (delay := budget.take()):
+                    self._release()
+                    await self._wait(partial(trio.sleep, delay))
                 await deliver(self, packet)
 
     async def _wait(self, wait: Callable[[], Awaitable[Received]]) -> Received:

@@ -368,7 +368,7 @@ class GateServer(Service):
                         node=self.connections.unsent,
                         host=opening.host,
                     )
-                    await self._run(connection, self._heartbeats if conf.heartbeat else None)
+                    await self._run(connection, conf)
                     nursery.cancel_scope.cancel()
             finally:
                 self._limits.free_address(opening.host)
@@ -383,7 +383,7 @@ class GateServer(Service):
                 connection.error = connection.error or f"internal error: {exc!r}"
         return connection
 
-    async def _run(self, connection: Connection, heartbeats: Heartbeats | None) -> None:
+    async def _run(self, connection: Connection, conf: GateConf) -> None:
         registry = self.connections
         registry.add(connection)
         try:
@@ -391,7 +391,8 @@ class GateServer(Service):
                 logger.debug("connection %d from %s", connection.fd, connection.peer)
                 if not await self._hook(self.connect, connection.fd, connection.peer):
                     connection.close("internal error")
-                await connection.serve(self._deliver, heartbeats)
+                heartbeats = self._heartbeats if conf.heartbeat else None
+                await connection.serve(self._deliver, heartbeats, conf.max_packet_rate)
             finally:
                 registry.remove(connection)
                 self.gate_stats.ended(connection)

@@ -25,7 +25,7 @@ reached, or does not answer within the ``request_timeout`` conf key (default 30 
 the error reply ``service unavailable``.
 
 The router keeps reading a connection while its requests wait for their backends (see
-``meshnet.gate.pipeline``): up to ``max_in_flight`` (default 8) at once, started at their
+``meshnet.gate.pipeline``): up to ``max_in_flight`` (default 4) at once, started at their
 backends in the order they were sent and answered in that order, the router's own error
 replies included. With that many in flight the connection is not read until one is
 answered. So a client's close is seen at once however slow a backend is: its requests

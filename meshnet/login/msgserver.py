@@ -25,7 +25,7 @@ What a client can hold is bounded (the gate conf keys, ``meshnet.gate.conf``):
   longest. So idle connections cannot lock players out: a player's handshake comes at once,
   an idle connection is the first to go. A handshake that would take the server past
   ``maxclient`` users connected is answered ``503 Service Unavailable`` (not in skynet);
-- a user has at most ``max_in_flight`` (default 8) requests running at once: past it the
+- a user has at most ``max_in_flight`` (default 4) requests running at once: past it the
   user's connection is not read until one finishes. A request keeps running when its
   connection closes, and its answer is cached: the client's resend after it reconnects
   with the next index is answered from the cache, never run twice. The bound counts those

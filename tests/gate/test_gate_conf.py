@@ -30,6 +30,11 @@ def test_defaults_follow_skynet():
         ({"port": 0, "heartbeat": 0}, "'heartbeat' must be a number of seconds > 0"),
         ({"port": 0, "max_packet": 65536}, "'max_packet' must be an int 0..65535"),
         ({"port": 0, "max_unsent": 1000}, "'max_unsent' must be an int >= 1048576"),
+        ({"port": 0, "max_packet_rate": 0}, "'max_packet_rate' must be a number of packets > 0"),
+        ({"port": 0, "max_in_flight": 0}, "'max_in_flight' must be an int >= 1"),
+        ({"port": 0, "request_timeout": None}, "'request_timeout' must be a number of seconds"),
+        ({"port": 0, "handshake_timeout": -1}, "'handshake_timeout' must be a number of seconds"),
+        ({"port": 0, "max_handshaking": 1.5}, "'max_handshaking' must be an int >= 1"),
         ({"port": 0, "adress": "x"}, "unknown gate conf key 'adress'"),
         (["port", 0], "gate conf must be a dict"),
     ],
@@ -42,7 +47,8 @@ def test_a_bad_conf_is_refused_naming_the_key(conf, error):
 
 _KEYS = st.sampled_from(
     ["address", "port", "ws_port", "maxclient", "nodelay", "backlog", "max_packet"]
-    + ["heartbeat", "max_unsent", "other"]
+    + ["heartbeat", "max_unsent", "max_packet_rate", "max_in_flight", "request_timeout"]
+    + ["handshake_timeout", "max_handshaking", "other"]
 )
 _VALUES = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=5)
 

@@ -8,8 +8,9 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import cbor2
+import pytest
 import trio
-from gate_helpers import HOST, connect
+from gate_helpers import HOST, Recorder, connect, start_gate
 from gate_router_setup import GameRouter, Player, proto, start_game
 from ws_client import RawWs
 from wsproto.events import BytesMessage, Message
@@ -129,3 +130,20 @@ async def test_a_connection_gets_a_bounded_number_of_packets_per_scheduler_turn(
     # one packet per turn of the flooder's task, which runs once between two turns of the
     # watcher's, or twice when the scheduler runs them in the other order the next turn
     assert 1 <= most_per_turn <= 2
+
+
+async def test_max_packet_rate_lets_a_seconds_worth_in_then_one_at_a_time(
+    node, kind, autojump_clock
+):
+    gate, port = await start_gate(node, kind, Recorder, max_packet_rate=10)
+    async with connect(kind, port) as fast, connect(kind, port) as player:
+        started = trio.current_time()
+        for n in range(30):
+            await fast.send(b"%d" % n)
+        for n in range(10):  # a second's worth at once
+            assert await fast.receive() == b"%d" % n
+        assert trio.current_time() - started < 0.1
+        assert await player.request(b"me too") == b"me too"  # a budget of its own
+        for n in range(10, 20):  # then one every 0.1 s
+            assert await fast.receive() == b"%d" % n
+        assert trio.current_time() - started == pytest.approx(1.0, abs=0.05)
