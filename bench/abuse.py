@@ -1,12 +1,14 @@
 """Abuse bench: a logged-in player's ping latency alone and beside flooding clients.
 
 The demo game runs in a child process (``python -m meshnet node`` on a config written to
-a temporary directory: free ports, a throwaway accounts file, scrypt's cost lowered since
-signing in is not what is measured here). One player signs up, signs in, logs in, then
-pings back to back, over the hub's TCP port and then through the login server and the
-msgserver; each for ``--seconds`` alone, beside one flooding connection and beside ten,
-the flooders running in a child process of their own (``--flood``) so they do not share
-the player's event loop:
+a temporary directory: the demo's settings with free ports, a throwaway accounts file,
+scrypt's cost lowered since signing in is not what is measured here). One player signs
+up, signs in, logs in, then pings every ``PING_EVERY`` seconds, over the hub's TCP port
+and then through the login server and the msgserver; each for ``--seconds`` alone, beside
+one flooding connection and beside ten, in ``--rounds`` rounds (the best of each kept, so
+a passing slowdown of a shared machine does not decide a ratio). The flooders run in a
+child process of their own (``--flood``), at a lower priority, so they do not share the
+player's event loop nor take its CPU, as attackers on other machines would not:
 
   hub        each flooder streams cheap requests the router answers itself, without a
              backend: a message no rule lets in (``push``), a ``ping`` before any signin,
