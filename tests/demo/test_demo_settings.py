@@ -77,6 +77,13 @@ def test_tables_merge_section_by_section():
         ({"hub": {"maxclient": 0}}, "section 'hub': gate conf 'maxclient' must be an int >= 1"),
         ({"msgserver": {"port": "x"}}, "section 'msgserver': gate conf 'port' must be a port"),
         ({"msgserver": {"servername": ""}}, "'msgserver.servername' must be the game server"),
+        ({"accounts": {"hash_threads": -1}}, "'accounts.hash_threads' must be 0 \\(one per core"),
+        ({"accounts": {"hash_wait": 0}}, "'accounts.hash_wait' must be > 0 seconds"),
+        ({"signin": {"max_failures": 0}}, "'signin.max_failures' must be 1 or more"),
+        ({"signin": {"failure_period": math.inf}}, "'signin.failure_period' must be > 0"),
+        ({"signin": {"per_address_exempt": ["x"]}}, "'signin.per_address_exempt' must be a list"),
+        ({"signin": {"exempt": []}}, "unknown demo setting 'signin.exempt'"),
+        ({"hub": {"max_packet_rate": 0}}, "gate conf 'max_packet_rate' must be a number"),
     ],
 )
 def test_a_wrong_setting_is_named(group, message):
