@@ -42,7 +42,7 @@ LOGIN_DEADLINE = 120.0
 BUSY = "busy"
 """The error reply a robot retries after a while."""
 FIRST_BACKOFF = 0.25
-MAX_BACKOFF = 4.0
+MAX_BACKOFF = 8.0
 """Bounds of the random wait before a robot asks again after ``busy``, in seconds."""
 PROGRESS_EVERY = 0.25
 BAR_WIDTH = 30
