@@ -102,7 +102,8 @@ class DemoMsgServer(MsgServer):
     async def _tell_agent(self, username: bytes, connected: bool) -> None:
         player = self.by_username.get(username)
         if player is not None:
-            await self.send(player.agent, "link_connected", player.link, connected)
+            with contextlib.suppress(CallError):  # an agent that ended has nothing to hear
+                await self.send(player.agent, "link_connected", player.link, connected)
 
 
 def _error(msg_id: int | None, session: int | None, text: str) -> bytes:
