@@ -157,7 +157,8 @@ class Connection:
         self._resumed: trio.Event | None = None
         self._holding = False
         """True while the reader works through a read of several packets: what is written
-        meanwhile goes out together, one system call for up to ``HOLD_BATCH`` packets."""
+        meanwhile goes out together, one system call for up to ``HOLD_BATCH`` packets (or
+        at the write loop's next turn, if a hook suspends first)."""
 
     def __repr__(self) -> str:
         return f"<Connection {self.fd} {self.transport.kind} {self.peer}>"
@@ -184,10 +185,13 @@ class Connection:
         chunk = self.transport.frame(payload)
         self.sent_packets += 1
         self.sent_bytes += len(payload)
-        if not self._buffered and not self._in_flight and not self._holding:
-            chunk = self.transport.send_now(chunk)
-            if chunk is None:
-                return True
+        if not self._buffered and not self._in_flight:
+            if not self._holding:
+                chunk = self.transport.send_now(chunk)
+                if chunk is None:
+                    return True
+            # Held: it goes with what follows, when the reader next waits, or at the write
+            # loop's next turn if a hook suspends first (never later than that).
             self._wake_writer()
         self._buffer.append(chunk)
         self._buffered += len(chunk)

@@ -243,3 +243,12 @@ async def test_the_heartbeat_closes_a_connection_once_its_running_hook_returns(
     assert message == "heartbeat: no packet received for 2s"
     hooks = [event[0] for event in await node.call(gate, "events")]
     assert hooks == ["connect", "hook started", "hook finished", "error", "disconnect"]
+
+
+async def test_a_reply_is_not_held_back_by_a_later_hook_that_waits(node):
+    gate, port = await start_gate(node, "tcp", WaitsInItsHook)
+    async with connect("tcp", port) as client:
+        await client.send_raw(pack(b"first") + pack(b"wait"))  # read together
+        await wait_for(node, gate, "hook started")
+        assert await client.receive() == b"first"  # while the second hook still waits
+        await node.call(gate, "release")
