@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
-from demo_game.dbthread import DatabaseThread
 from demo_game.hashpool import HashPool
+from meshnet.dbthread import DatabaseThread
 from meshnet.errors import MeshnetError
 
 USER_NAME = re.compile(r"[A-Za-z0-9_-]{1,32}")

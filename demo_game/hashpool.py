@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
-from demo_game.dbthread import TooLate, Workers
+from meshnet.dbthread import TooLate, Workers
 from meshnet.errors import MeshnetError
 
 T = TypeVar("T")

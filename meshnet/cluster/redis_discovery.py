@@ -51,19 +51,25 @@ import random
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit, urlunsplit
 
-import anyio
 import coredis
 import trio
 from coredis.commands.script import Script
-from coredis.exceptions import RedisError
 from coredis.retry import NoRetryPolicy
 
 from meshnet.cluster.cluster import ClusterNameError
 from meshnet.cluster.config import ClusterConfig, ClusterConfigError
 from meshnet.cluster.discovery import Changed
 from meshnet.cluster.members import Member, MemberError, parse_host_port
+from meshnet.cluster.redis_client import (
+    REDIS_DOWN,
+    RedisUnavailable,
+    describe,
+    leaves,
+    open_client,
+    redis_failure,
+    safe_url,
+)
 from meshnet.errors import MeshnetError
 
 if TYPE_CHECKING:
@@ -77,10 +83,6 @@ LEAVE_TIMEOUT = 1.0
 """Seconds a stopping node gives Redis to take its keys away (they expire anyway)."""
 LAPSE_MARGIN = 0.05
 """Seconds waited beyond a previous holder's remaining TTL before claiming again."""
-
-
-class RedisUnavailable(MeshnetError):
-    """Redis cannot be reached (or refuses the node), and what was asked needs it."""
 
 
 class NodeIdTaken(MeshnetError):
@@ -165,7 +167,7 @@ class RedisDiscovery:
         is waited for, at most one TTL); ``RedisUnavailable`` if Redis cannot be reached
         within ``cluster.connect_timeout``."""
         try:
-            async with _client(self._url, self._interval, self._name) as client:
+            async with open_client(self._url, self._interval, self._name) as client:
                 self._client = client
                 await self._stay(client, task_status)
         finally:
@@ -198,7 +200,7 @@ class RedisDiscovery:
                 return
             try:
                 await _release(self._need_client(), [claim], self._keys)
-            except _REDIS_DOWN:
+            except REDIS_DOWN:
                 self._to_release[claim.key] = claim
 
     async def owner_of(self, key: str) -> str:
@@ -231,7 +233,7 @@ class RedisDiscovery:
             except BaseException as exc:  # a session ends only by raising
                 # a stop, whatever coredis raised on its way out (it may be a stream error)
                 await trio.lowlevel.checkpoint_if_cancelled()
-                failure = _redis_failure(exc)
+                failure = redis_failure(exc)
                 if failure is None:
                     error = _sole(exc, NodeIdTaken)
                     if self._started and isinstance(error, NodeIdTaken):
@@ -243,8 +245,8 @@ class RedisDiscovery:
                 self._lost(failure)
             elif trio.current_time() + backoff > start_by:
                 raise RedisUnavailable(
-                    f"cannot reach Redis at {_safe(self._url)} within "
-                    f"{self._start_timeout:g}s: {_describe(failure)}"
+                    f"cannot reach Redis at {safe_url(self._url)} within "
+                    f"{self._start_timeout:g}s: {describe(failure)}"
                 ) from None
             await trio.sleep(backoff * random.uniform(0.5, 1.0))
 
@@ -268,13 +270,13 @@ class RedisDiscovery:
             if self._down_since is not None:
                 logger.info(
                     "Redis at %s is back after %.1fs: this node is registered again",
-                    _safe(self._url),
+                    safe_url(self._url),
                     trio.current_time() - self._down_since,
                 )
                 self._down_since = None
             self._failures = 0
             if task_status is not None:
-                logger.info("joined the cluster through Redis at %s", _safe(self._url))
+                logger.info("joined the cluster through Redis at %s", safe_url(self._url))
                 self._started = True
                 task_status.started()
             async with trio.open_nursery() as nursery:
@@ -347,10 +349,10 @@ class RedisDiscovery:
         if another node has it, else empty (it is this node's now)."""
         try:
             held = await _claim(self._need_client(), [*self._lease, claim], self._ttl, self._keys)
-        except _REDIS_DOWN as exc:
+        except REDIS_DOWN as exc:
             raise RedisUnavailable(
-                f"{what} cannot be claimed while Redis at {_safe(self._url)} is unreachable: "
-                f"{_describe(exc)}"
+                f"{what} cannot be claimed while Redis at {safe_url(self._url)} is unreachable: "
+                f"{describe(exc)}"
             ) from None
         if any(key in self._lease_keys for key in held):
             raise NodeIdTaken(
@@ -364,12 +366,12 @@ class RedisDiscovery:
             self._down_since = trio.current_time()
             logger.warning(
                 "Redis at %s is unreachable (%s): keeping the last view of %d node(s) and retrying",
-                _safe(self._url),
-                _describe(failure),
+                safe_url(self._url),
+                describe(failure),
                 len(self._entries),
             )
         else:
-            logger.debug("Redis still unreachable: %s", _describe(failure))
+            logger.debug("Redis still unreachable: %s", describe(failure))
 
     async def _leave(self) -> None:
         """Take this node's keys away and tell the others (a clean stop)."""
@@ -381,15 +383,15 @@ class RedisDiscovery:
         reason = f"no answer within {LEAVE_TIMEOUT:g}s"
         with trio.move_on_after(LEAVE_TIMEOUT):
             try:
-                async with _client(self._url, LEAVE_TIMEOUT, self._name) as client:
+                async with open_client(self._url, LEAVE_TIMEOUT, self._name) as client:
                     await _release(client, claims, self._keys)
                 logger.info("left the cluster: this node's keys are gone from Redis")
                 return
             except BaseException as exc:
-                failure = _redis_failure(exc)
+                failure = redis_failure(exc)
                 if failure is None:
                     raise
-                reason = _describe(failure)
+                reason = describe(failure)
         logger.warning(
             "could not take this node's keys out of Redis (%s): they expire within %gs",
             reason,
@@ -685,34 +687,7 @@ def _script_arguments(
     return [claim.key for claim in claims], args
 
 
-def _client(url: str, timeout: float, node: str) -> coredis.Redis[str]:
-    """A client that fails fast (no retries of its own: the session retries)."""
-    return coredis.Redis.from_url(
-        url,
-        decode_responses=True,
-        retry_policy=NoRetryPolicy(),
-        connect_timeout=timeout,
-        stream_timeout=timeout,
-        client_name=f"meshnet-{node}",
-    )
-
-
-# --- failures ---------------------------------------------------------------------------------
-
-_REDIS_DOWN = (RedisError, OSError, anyio.BrokenResourceError, anyio.ClosedResourceError)
-"""What a lost, refused or silent connection to Redis raises through coredis."""
-
-
-def _redis_failure(exc: BaseException) -> BaseException | None:
-    """The Redis failure ``exc`` is (for a group, the first of the failures it holds, if it
-    holds nothing else); None if it is something else. A group with a cancellation in it
-    is a cancellation, whatever else coredis raised on the way out."""
-    if isinstance(exc, BaseExceptionGroup):
-        failures, rest = exc.split(_REDIS_DOWN)
-        if failures is None or rest is not None:
-            return None
-        return _leaves(failures)[0]
-    return exc if isinstance(exc, _REDIS_DOWN) else None
+# --- helpers ---------------------------------------------------------------------------------
 
 
 def _sole(exc: BaseException, kind: type[BaseException]) -> BaseException:
@@ -720,28 +695,8 @@ def _sole(exc: BaseException, kind: type[BaseException]) -> BaseException:
     if isinstance(exc, BaseExceptionGroup):
         found, rest = exc.split(kind)
         if found is not None and (rest is None or rest.split(trio.Cancelled)[1] is None):
-            return _leaves(found)[0]
+            return leaves(found)[0]
     return exc
-
-
-def _leaves(group: BaseExceptionGroup) -> list[BaseException]:
-    leaves: list[BaseException] = []
-    for exc in group.exceptions:
-        leaves += _leaves(exc) if isinstance(exc, BaseExceptionGroup) else [exc]
-    return leaves
-
-
-def _describe(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-
-
-def _safe(url: str) -> str:
-    """``url`` without its password, for the log."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.rpartition("@")[2]
-    return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:***@{netloc}"))
 
 
 def _node_of(token: str) -> str:

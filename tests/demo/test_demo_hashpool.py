@@ -10,8 +10,8 @@ import time
 import pytest
 import trio
 
-from demo_game.dbthread import TooLate, Workers
 from demo_game.hashpool import HashBusy, HashPool
+from meshnet.dbthread import TooLate, Workers
 
 
 class Gate:

@@ -5,7 +5,7 @@ import threading
 import pytest
 import trio
 
-from demo_game.dbthread import DatabaseThread
+from meshnet.dbthread import DatabaseThread
 
 
 class Ledger:
