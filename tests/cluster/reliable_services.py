@@ -92,7 +92,6 @@ class Wallet(ReliableService):
         await self.record(to, uid, "gold", _args(amount, "", 0))
         _die()
 
-
     def _fires(self, command: Command, fault: str) -> bool:
         if command.args.get("fault") != fault:
             return False

@@ -12,8 +12,9 @@ from meshnet.cluster.reliable.command import FIELDS
 
 systems = st.from_regex(r"[A-Za-z0-9-]{1,32}", fullmatch=True)
 texts = st.text(min_size=1, max_size=256)
+finite = st.floats(allow_nan=False, allow_infinity=False)
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(),
+    st.none() | st.booleans() | st.integers() | finite | st.text(),
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
     max_leaves=10,
 )
