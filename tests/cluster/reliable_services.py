@@ -6,7 +6,8 @@ A fault (``args["fault"]``) fires once per command, whoever brings it again: a m
 file beside the store says it fired, even across the crash it causes. Besides the
 balances, each store keeps an audit of every credit it applied
 (``credits``, one row per application, no unique key), so a test can see a command
-applied twice even though the applied ids would hide it.
+applied twice even though the applied ids would hide it, and of every delivery that came
+(``deliveries``: its id and whether it applied the command).
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ class Wallet(ReliableService):
             "CHECK (amount >= 0))"
         )
         db.execute("CREATE TABLE IF NOT EXISTS credits (id TEXT, uid TEXT, amount INTEGER)")
+        db.execute("CREATE TABLE IF NOT EXISTS deliveries (id TEXT, applied INTEGER)")
 
     def debit(self, db: sqlite3.Connection, command: Command) -> None:
         amount = command.args["gold"]
@@ -70,6 +72,7 @@ class Wallet(ReliableService):
         applied = await super().deliver(message)
         if self._fires(command, "die_after_credit"):
             _die()
+        await self.store.transaction(_delivered, command.id, applied)
         return applied
 
     @command
@@ -109,6 +112,10 @@ def _args(amount: int, fault: str, stall: float) -> dict:
     if stall:
         args["stall"] = stall
     return args
+
+
+def _delivered(db: sqlite3.Connection, command_id: str, applied: bool) -> None:
+    db.execute("INSERT INTO deliveries VALUES (?, ?)", (command_id, applied))
 
 
 def _balance(db: sqlite3.Connection, uid: str) -> int:

@@ -1,5 +1,5 @@
 """Shared by the reliable-command tests: the wallets' settings, two systems on linked nodes
-in this process, and reading what the stores and Redis hold."""
+in this process or in node processes of their own, and reading what the stores hold."""
 
 from __future__ import annotations
 
@@ -8,8 +8,10 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import trio
-from cluster_setup import WAIT, linked_nodes
+from cluster_setup import WAIT, NodeProcess, cluster_table, linked_nodes, node_config
 from reliable_services import Wallet
+
+from meshnet import CallError
 
 FAST_RETRY = {"timeout": 1.0, "retry": 0.1, "retry_max": 0.5, "redis_timeout": 1.0}
 """Quick redelivery, so the tests need not wait for it (none asserts how quick)."""
@@ -85,3 +87,64 @@ def gold_of(path: Path) -> dict[str, int]:
 def credited_ids(path: Path) -> list[str]:
     """The id of every credit the store applied, once per application."""
     return [row[0] for row in read_store(path, "SELECT id FROM credits")]
+
+
+class SystemProcesses:
+    """Systems ``main`` and ``sub``, each a node process running a wallet as its start
+    service; the test's own node ``driver`` calls them. Use ``async with`` (it stops
+    every process at the end)."""
+
+    def __init__(self, tmp_path: Path, redis_url: str, prefix: str, main=None, sub=None):
+        self.table = cluster_table(["driver", "main", "sub"])
+        self.stores = {system: tmp_path / f"{system}.sqlite3" for system in ("main", "sub")}
+        self.processes = {
+            system: NodeProcess(
+                node_config(
+                    tmp_path,
+                    system,
+                    self.table,
+                    "reliable_services:Wallet",
+                    [wallet_settings(tmp_path, system, redis_url, prefix, **(overrides or {}))],
+                )
+            )
+            for system, overrides in (("main", main), ("sub", sub))
+        }
+        self.driver = None
+        self._driver_context = None
+
+    async def __aenter__(self) -> SystemProcesses:
+        self._driver_context = linked_nodes(["driver"], self.table)
+        self.driver = (await self._driver_context.__aenter__())["driver"]
+        for system in self.processes:
+            await self.start(system)
+        return self
+
+    async def __aexit__(self, *exc_info) -> None:
+        try:
+            for process in self.processes.values():
+                process.stop()
+        finally:
+            await self._driver_context.__aexit__(*exc_info)
+
+    async def start(self, system: str) -> None:
+        """Start ``system``'s node process and wait until its wallet answers."""
+        self.processes[system].start()
+        await eventually(self.up, system)
+
+    def kill(self, system: str) -> None:
+        """SIGKILL ``system``'s node process."""
+        self.processes[system].kill()
+
+    async def up(self, system: str) -> bool:
+        try:
+            await self.call(system, "status", timeout=1.0)
+        except CallError:
+            return False
+        return True
+
+    async def call(self, system: str, name: str, *args, timeout: float = WAIT):
+        """Call ``name`` on ``system``'s wallet."""
+        return await self.driver.call(f"{system}@wallet", name, *args, timeout=timeout)
+
+    def log(self, system: str) -> str:
+        return self.processes[system].text()

@@ -6,7 +6,7 @@ import logging
 import pytest
 import trio
 from redis_setup import raw_redis
-from reliable_setup import NO_RETRY, credited_ids, eventually, gold_of, two_systems
+from reliable_setup import NO_RETRY, credited_ids, eventually, two_systems
 
 from meshnet import CallError, NoSuchService
 from meshnet.cluster.reliable import Command
@@ -200,7 +200,10 @@ async def test_an_entry_in_redis_that_is_not_a_command_for_the_user_is_left_alon
     [
         ("not a map", "a command is a map"),
         ({"id": "1"}, "a command has exactly the fields"),
-        (Command.new("main", "elsewhere", "a", "gold", {"gold": 1}).to_message(), "not 'elsewhere'"),
+        (
+            Command.new("main", "elsewhere", "a", "gold", {"gold": 1}).to_message(),
+            "not 'elsewhere'",
+        ),
     ],
 )
 async def test_a_malformed_delivery_is_refused_and_changes_nothing(
