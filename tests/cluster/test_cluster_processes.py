@@ -14,7 +14,7 @@ from cluster_setup import (
     wait_until,
 )
 
-from meshnet import NodeDown
+from meshnet import CallError, NodeDown
 from meshnet.cluster import of
 
 
@@ -80,3 +80,32 @@ async def test_a_node_that_stops_reading_is_declared_down_by_the_heartbeat(clust
             assert link.state == "down"
         finally:
             process.signal(signal.SIGCONT)
+
+
+async def test_a_node_killed_while_messages_flow_to_it_leaves_this_node_in_the_cluster(cluster):
+    # the kill makes the writer's send fail (broken pipe, reset) inside the link's nursery
+    table, process = cluster
+    process.start()
+    async with linked_nodes(["t"], table) as nodes:
+        node = nodes["t"]
+        await reach(node)
+        killed = trio.Event()
+
+        async def flood():
+            while not killed.is_set():
+                try:
+                    await node.send("b@store", "set", "k", "x" * 200_000)
+                except CallError:
+                    await trio.sleep(0.01)
+
+        with trio.fail_after(WAIT):
+            async with trio.open_nursery() as nursery:
+                for _ in range(50):
+                    nursery.start_soon(flood)
+                await trio.sleep(0.5)
+                process.kill()
+                await trio.sleep(0.5)
+                killed.set()
+        assert node.lookup(".cluster") is not None
+        process.start()
+        await reach(node)
