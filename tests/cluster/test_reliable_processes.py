@@ -160,8 +160,9 @@ MOVES_BETWEEN_KILLS = 300
 """Moves completed after a (re)start before the node is killed: traffic is in flight."""
 
 
-async def test_100_players_moving_gold_while_the_subgame_is_killed_twice_keep_every_coin(
-    systems, redis, prefix
+@pytest.mark.parametrize("killed", ["sub", "main"])
+async def test_100_players_moving_gold_while_one_node_is_killed_twice_keep_every_coin(
+    systems, redis, prefix, killed
 ):
     async with systems() as game:
         players = [f"p{n}" for n in range(PLAYERS)]
@@ -196,9 +197,9 @@ async def test_100_players_moving_gold_while_the_subgame_is_killed_twice_keep_ev
             for _ in range(KILLS):
                 for _ in range(MOVES_BETWEEN_KILLS):
                     await moves.acquire()
-                game.kill("sub")
+                game.kill(killed)
                 await trio.sleep(0.5)
-                await game.start("sub")
+                await game.start(killed)
             for _ in range(MOVES_BETWEEN_KILLS):
                 await moves.acquire()
             chaos_done.set()
