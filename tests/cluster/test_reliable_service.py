@@ -92,6 +92,20 @@ async def test_a_deferred_command_is_delivered_by_the_sender_once_the_receiver_i
             assert await client.exists([f"{prefix}:sub_alice"]) == 0
 
 
+async def test_redeliver_tries_a_users_owed_commands_at_once(tmp_path, redis, prefix):
+    async with two_systems(tmp_path, redis.url, prefix, main=NO_RETRY) as systems:
+        await systems.call("main", "grant", "alice", 100)
+        await systems.call("main", "grant", "bob", 100)
+        await systems.stop("sub")
+        assert await systems.call("main", "move", "alice", "sub", 30) == "deferred"
+        assert await systems.call("main", "move", "bob", "sub", 20) == "deferred"
+        assert await systems.call("main", "redeliver", "alice") == 1  # still down
+        await systems.start("sub")
+        assert await systems.call("main", "redeliver", "alice") == 0
+        assert await systems.call("sub", "balance", "alice") == 30
+        assert await systems.call("main", "status") == {"system": "main", "owed": 1, "deferred": 1}
+
+
 async def test_a_late_delivery_after_a_drain_changes_nothing(tmp_path, redis, prefix):
     async with two_systems(tmp_path, redis.url, prefix, main={"timeout": 0.3}) as systems:
         await systems.call("main", "grant", "alice", 100)

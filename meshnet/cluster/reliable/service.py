@@ -12,7 +12,7 @@ command; they must not await, and they should touch nothing but ``db``):
   a command it raises on stays owed, is tried again and logged each time.
 
 Its own commands serve the other systems (``deliver``) and the game (``drain``,
-``in_transit``, ``status``); ``send_command`` is for the subclass's own commands.
+``redeliver``, ``in_transit``, ``status``); ``send_command`` is for the subclass's own commands.
 """
 
 from __future__ import annotations
@@ -163,6 +163,19 @@ class ReliableService(Service):
         if applied:
             logger.info("%d deferred command(s) for %s applied", applied, uid)
         return applied
+
+    @command
+    async def redeliver(self, uid: str) -> int:
+        """Try the commands owed for ``uid`` now, without waiting for their next turn (when
+        the receiver is known to be back, or before showing the player what is in
+        transit); return how many are still owed."""
+        check_text("uid", uid)
+        async with trio.open_nursery() as nursery:
+            for owed in list(self._owed.values()):
+                if owed.command.uid == uid and not owed.attempting:
+                    owed.due = math.inf  # the redelivery task leaves it to this attempt
+                    nursery.start_soon(self._attempt, owed)
+        return sum(owed.command.uid == uid for owed in self._owed.values())
 
     # --- looking -------------------------------------------------------------------------
 
