@@ -1,4 +1,7 @@
-"""The agent: one per user online, serving ``login`` and ``ping`` for all the user's links.
+"""The agent: one per user online, serving ``login`` and ``ping`` for all the user's links,
+and in a cluster the user's gold: ``wallet``, ``enter_subgame``, ``leave_subgame`` (through
+the wallets and the subgame of ``demo_game.wallet`` and ``demo_game.subgame``; a login
+takes in the gold the subgame handed back while the main game could not be reached).
 
 A *link* is how the user reaches the agent: a hub connection that signed in (a ``Client``
 of the hub), or a login through the login server, served by the msgserver (a ``Client``
@@ -22,7 +25,13 @@ from typing import Any
 
 import trio
 
-from demo_game.names import MANAGER
+from demo_game.names import (
+    CLUSTER_SUBGAME,
+    CLUSTER_SUBGAME_WALLET,
+    CLUSTER_WALLET,
+    MANAGER,
+    SUBGAME_SYSTEM,
+)
 from demo_game.proto import proto
 from meshnet import Address, CallError, command
 from meshnet.gate import Backend, Client, ClientError, handles
@@ -30,6 +39,7 @@ from meshnet.gate import Backend, Client, ClientError, handles
 logger = logging.getLogger(__name__)
 
 NOT_LOGGED_IN = "not logged in"
+NO_GOLD = "gold and the subgame come with the demo on several nodes: make demo-cluster"
 
 LinkKey = tuple[int, int]
 """``(gate, fd)`` of a link."""
@@ -49,13 +59,16 @@ class Link:
 
 
 class Agent(Backend):
-    """The agent of one user online: serves ``login`` and ``ping``, waits for a reconnect."""
+    """The agent of one user online: serves ``login``, ``ping`` and the gold, waits for a
+    reconnect."""
 
     protocol = proto
 
-    async def init(self, user: str, reconnect_window: float) -> None:
+    async def init(self, user: str, reconnect_window: float, gold: bool = False) -> None:
         self.user = user
         self.reconnect_window = reconnect_window
+        self.gold = gold
+        """The user's gold and the subgame are served (the demo runs as a cluster)."""
         self.links: dict[LinkKey, Link] = {}
         self.logged_in: LinkKey | None = None
         self.retiring = False
@@ -115,14 +128,51 @@ class Agent(Backend):
             return {"ok": False}
         self.logged_in = key
         await self._push(client, {"text": f"welcome {self.user} (agent {self.address})"})
+        if self.gold:  # the gold the subgame could not hand back in time waits in Redis
+            arrived = await self._maybe(CLUSTER_WALLET, "drain", self.user)
+            if arrived:
+                await self._push(
+                    client, {"text": f"{arrived} deferred transfer(s) of gold arrived"}
+                )
         return {"ok": True}
 
     @handles("ping")
     async def ping(self, client: Client, body: dict[str, Any]) -> dict[str, Any]:
         """``{}`` once the connection logged in; error ``not logged in`` before."""
-        if self.logged_in != _key(client):
-            raise ClientError(NOT_LOGGED_IN)
+        self._check_logged_in(client)
         return {}
+
+    @handles("wallet")
+    async def wallet(self, client: Client, body: dict[str, Any]) -> dict[str, Any]:
+        """``{main, subgame, in_transit}``: the user's gold in the main game, in the subgame
+        (None if it cannot be reached), and on its way between them."""
+        self._check_logged_in(client)
+        main = await self._gold(CLUSTER_WALLET, "wallet", self.user)
+        subgame = await self._maybe(CLUSTER_SUBGAME_WALLET, "wallet", self.user)
+        return {
+            "main": main["gold"],
+            "subgame": None if subgame is None else subgame["gold"],
+            "in_transit": main["in_transit"] + (0 if subgame is None else subgame["in_transit"]),
+        }
+
+    @handles("enter_subgame")
+    async def enter_subgame(self, client: Client, body: dict[str, Any]) -> dict[str, Any]:
+        """Move all the user's gold to the subgame and enter it: ``{state, gold}``. If the
+        subgame cannot be reached, the gold is deferred: it arrives once the subgame is
+        back (the main game delivers it again), or when the user next enters."""
+        self._check_logged_in(client)
+        moved = await self._gold(CLUSTER_WALLET, "move_all", self.user, SUBGAME_SYSTEM)
+        if await self._maybe(CLUSTER_SUBGAME, "enter", self.user) is not None:
+            await self._maybe(CLUSTER_WALLET, "redeliver", self.user)  # what the entry drained
+        return moved
+
+    @handles("leave_subgame")
+    async def leave_subgame(self, client: Client, body: dict[str, Any]) -> dict[str, Any]:
+        """Leave the subgame, moving all the user's gold there back: ``{state, gold}``. If
+        the main game cannot be reached, the gold is deferred: it arrives once the main
+        game's wallet is back, or at the user's next login."""
+        self._check_logged_in(client)
+        return await self._gold(CLUSTER_SUBGAME, "leave", self.user)
 
     @command
     async def msg_request(
@@ -186,6 +236,27 @@ class Agent(Backend):
                 await self._ask(link.client.gate, "logout", self.user, link.client.fd)
         await self._ask(MANAGER, "retire", self.user, self.address)
         await self.exit()
+
+    def _check_logged_in(self, client: Client) -> None:
+        if self.logged_in != _key(client):
+            raise ClientError(NOT_LOGGED_IN)
+
+    async def _gold(self, target: str, name: str, *args: Any) -> Any:
+        """Call a service of the gold or the subgame; a client error if there is none."""
+        if not self.gold:
+            raise ClientError(NO_GOLD)
+        try:
+            return await self.call(target, name, *args)
+        except CallError as exc:
+            logger.warning("%s of %s failed: %s", name, self.user, exc)
+            raise ClientError(f"the {target} cannot be reached now ({exc.remote_type})") from None
+
+    async def _maybe(self, target: str, name: str, *args: Any) -> Any:
+        """Call a service of the gold or the subgame; None (logged) if it fails."""
+        try:
+            return await self._gold(target, name, *args)
+        except ClientError:
+            return None
 
     async def _ask(self, target: int | str, name: str, *args: Any) -> None:
         """Call ``target``; a failure is logged, since leaving must go on regardless."""

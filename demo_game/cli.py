@@ -22,6 +22,7 @@ from meshnet.cli import HelpFormatter
 from meshnet.errors import MeshnetError
 
 NODE_CONFIG = Path(__file__).parent / "node.toml"
+GOLD_REQUESTS = ("wallet", "enter_subgame", "leave_subgame")
 INTERRUPTED = 128 + signal.SIGINT
 """The exit code after Ctrl-C, as a shell gives it: 130."""
 
@@ -55,12 +56,13 @@ def _parser() -> argparse.ArgumentParser:
         "client",
         help="signin, signup, signin, ping, login, ping: one line per step",
         description="Play skynet_sample's client flow against a running demo node, one line "
-        "per step; sign up first if the user has no account. Exits 0 only if it ended "
-        "logged in.",
+        "per step; sign up first if the user has no account, then make the --then requests. "
+        "Exits 0 only if it ended logged in and every --then request was answered.",
         epilog="examples:\n"
         "  %(prog)s --user alice --password secret\n"
         "  %(prog)s --user alice --password secret --ws\n"
-        "  %(prog)s --user alice --password secret --secure",
+        "  %(prog)s --user alice --password secret --secure\n"
+        "  %(prog)s --user alice --password secret --then enter_subgame --then wallet",
         formatter_class=HelpFormatter,
     )
     _add_target(client, "hub port (default 5678, 5679 with --ws, login server 8001 with --secure)")
@@ -84,6 +86,15 @@ def _parser() -> argparse.ArgumentParser:
     )
     client.add_argument("--user", required=True, help="user name: 1 to 32 letters, digits, _ or -")
     client.add_argument("--password", required=True, help="password: 1 to 128 characters")
+    client.add_argument(
+        "--then",
+        action="append",
+        default=[],
+        choices=GOLD_REQUESTS,
+        metavar="REQUEST",
+        help="after the login, make this request too (again for more, in order): "
+        f"{', '.join(GOLD_REQUESTS)} (the gold, on the demo on several nodes)",
+    )
     client.set_defaults(run=_client)
 
     robots = commands.add_parser(
@@ -203,11 +214,19 @@ def _client(options: argparse.Namespace) -> int:
             options.user,
             options.password,
             print,
+            options.then,
         )
     else:
         port = options.port or _hub_port(options.ws)
         flow = partial(
-            hub_flow, options.host, port, options.user, options.password, ws=options.ws, say=print
+            hub_flow,
+            options.host,
+            port,
+            options.user,
+            options.password,
+            ws=options.ws,
+            say=print,
+            then=options.then,
         )
     return 0 if trio.run(flow) else 1
 

@@ -10,7 +10,12 @@ Over the hub (TCP, or WebSocket with ``ws``)::
     login: ok {"ok": true}
     ping: ok {}
 
-A user who already has an account signs in at once and skips the next two steps.
+A user who already has an account signs in at once and skips the next two steps. Then
+come the requests asked for (``then``; on the demo on several nodes, the gold)::
+
+    wallet: ok {"main": 100, "subgame": 0, "in_transit": 0}
+    enter_subgame: ok {"state": "delivered", "gold": 100}
+    wallet: ok {"main": 0, "subgame": 100, "in_transit": 0}
 
 The secure path signs up and in through the login server (status lines), then talks to
 the agent through the msgserver, and finally shows a reconnect with the next index: a
@@ -28,13 +33,14 @@ on a new connection is answered from the msgserver's cache::
     reconnect: ok 200 OK (index 2)
     ping: ok {}
 
-Each flow returns True if it ended logged in (its last ping answered).
+Each flow returns True if it ended logged in (its last ping answered) and every request
+of ``then`` was answered.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from demo_game.connection import Answer, HubClient, SecureClient, open_hub
@@ -48,22 +54,31 @@ Say = Callable[[str], None]
 """Where the flow's lines go (``print``, or a list's ``append`` in tests)."""
 
 
-async def hub_flow(host: str, port: int, user: str, password: str, *, ws: bool, say: Say) -> bool:
-    """The flow over a hub connection."""
+async def hub_flow(
+    host: str, port: int, user: str, password: str, *, ws: bool, say: Say, then: Sequence[str] = ()
+) -> bool:
+    """The flow over a hub connection, then the requests ``then``."""
     credentials = {"user": user, "password": password}
     async with open_hub(host, port, ws=ws) as hub:
         signed_in = await _step(hub, "signin", credentials, say) or (
             await _step(hub, "signup", credentials, say)
             and await _step(hub, "signin", credentials, say)
         )
-        return signed_in and await _play(hub, say)
+        return signed_in and await _play(hub, say, then)
 
 
 async def secure_flow(
-    host: str, login_port: int, msg_port: int, server: str, user: str, password: str, say: Say
+    host: str,
+    login_port: int,
+    msg_port: int,
+    server: str,
+    user: str,
+    password: str,
+    say: Say,
+    then: Sequence[str] = (),
 ) -> bool:
     """The flow through the login server (``login_port``) and the msgserver (``msg_port``)
-    of game server ``server``."""
+    of game server ``server``, with the requests ``then`` before the reconnect."""
 
     async def login_step(step: str, to: str) -> LoginResult | None:
         try:
@@ -87,7 +102,7 @@ async def secure_flow(
     say(f"connect: ok {gate.status.decode()} (index {gate.index})")
     agent = SecureClient(gate)
     try:
-        if not await _play(agent, say):
+        if not await _play(agent, say, then):
             return False
         answer = await agent.resend_after_reconnect("ping")
         say(f"reconnect: ok {agent.gate.status.decode()} (index {agent.gate.index})")
@@ -102,10 +117,13 @@ def reply_line(step: str, reply: Reply) -> str:
     return f"{step}: ok {json.dumps(reply.body)}" if reply.ok else f"{step}: error {reply.error}"
 
 
-async def _play(game: HubClient | SecureClient, say: Say) -> bool:
-    """ping (refused: not logged in yet), login, ping."""
+async def _play(game: HubClient | SecureClient, say: Say, then: Sequence[str]) -> bool:
+    """ping (refused: not logged in yet), login, ping, then each request of ``then``."""
     await _step(game, "ping", None, say)
-    return await _step(game, "login", None, say) and await _step(game, "ping", None, say)
+    if not (await _step(game, "login", None, say) and await _step(game, "ping", None, say)):
+        return False
+    answered = [await _step(game, request, None, say) for request in then]
+    return all(answered)
 
 
 async def _step(

@@ -1,9 +1,10 @@
-"""``make demo-cluster``: the demo game on three nodes of one machine, found through a
+"""``make demo-cluster``: the demo game on four nodes of one machine, found through a
 Redis of its own.
 
 ``run_cluster_demo`` reads the node configs of a directory (``demo_game/cluster``:
-``accounts.toml``, ``game.toml``, ``front.toml``), starts redis-server where they say
-Redis is (it must be this machine's loopback), then the nodes in that order, each once
+``accounts.toml``, ``game.toml``, ``subgame.toml``, ``front.toml``), starts redis-server
+where they say Redis is (it must be this machine's loopback; with ``appendfsync always``,
+so a deferred hand-off of gold is on disk once written), then the nodes in that order, each once
 the one before is ready (so the names the front calls are registered when it starts);
 it runs the client once against the front, says where everything listens, and keeps it
 all until Ctrl-C. Then it stops the nodes, front first, and Redis last. Each node's log
@@ -43,18 +44,22 @@ from meshnet.cluster import ClusterConfig
 from meshnet.config import NodeConfig, load_config
 
 CLUSTER_DIR = Path(__file__).parent / "cluster"
-NODES = ("accounts", "game", "front")
+NODES = ("accounts", "game", "subgame", "front")
 """The node configs of a cluster directory (``<name>.toml``), in the order they start."""
 REDIS_DIR = Path("var/demo_redis")
 """Where Redis keeps its append-only file, relative to the working directory."""
 SECRET_ENV = "MESHNET_CLUSTER_SECRET"
 DEFAULT_REDIS_PORT = 6379
+GOLD_WALK = ("wallet", "enter_subgame", "wallet", "leave_subgame", "wallet")
+"""The requests the client makes after its login: the player's gold into the subgame and
+back, the wallet shown at each step."""
 POLL = 0.2
 """Seconds between looks at whether a node stopped on its own."""
 _RUNS = {  # by role
     "front": "hub, auth, login server, msgserver, browser page",
     "game": "manager and agents",
-    "accounts": "accounts",
+    "accounts": "accounts, the main game's gold",
+    "subgame": "the subgame: its gold and its agents",
 }
 
 
@@ -64,7 +69,7 @@ def run_cluster_demo(config_dir: Path = CLUSTER_DIR, redis_dir: Path = REDIS_DIR
         os.environ[SECRET_ENV] = secrets.token_urlsafe(24)
     configs = {name: load_config(config_dir / f"{name}.toml") for name in NODES}
     front = parse_settings(*configs["front"].start_args)
-    redis = RedisProcess(*_redis_address(configs), redis_dir)
+    redis = RedisProcess(*_redis_address(configs), redis_dir, fsync="always")
     redis.start()
     nodes: dict[str, NodeProcess] = {}
     code = 1
@@ -73,8 +78,8 @@ def run_cluster_demo(config_dir: Path = CLUSTER_DIR, redis_dir: Path = REDIS_DIR
             nodes[name] = start_node(configs[name].path, label=f"{name:8}")
             wait_ready(nodes[name], f"the {name} node")
         wait_listening(nodes["front"], client_host(front.hub["address"]), front.hub["port"])
-        code = play_client(front)
-        print(_where(front, configs, redis), flush=True)
+        code = play_client(front, then=GOLD_WALK)
+        print(_where(front, configs, nodes, redis), flush=True)
         _wait_for_a_stop(nodes)
     except KeyboardInterrupt:
         pass
@@ -135,9 +140,17 @@ def _wait_for_a_stop(nodes: dict[str, NodeProcess]) -> None:
         time.sleep(POLL)
 
 
-def _where(front: Settings, configs: dict[str, NodeConfig], redis: RedisProcess) -> str:
+def _where(
+    front: Settings,
+    configs: dict[str, NodeConfig],
+    nodes: dict[str, NodeProcess],
+    redis: RedisProcess,
+) -> str:
     python = python_command()
-    lines = ["", "The demo game runs on three nodes; Ctrl-C stops them and Redis. The front:"]
+    lines = [
+        "",
+        f"The demo game runs on {len(NODES)} nodes; Ctrl-C stops them and Redis. The front:",
+    ]
     lines += front_lines(front)
     for name in reversed(NODES):
         config = configs[name]
@@ -145,7 +158,12 @@ def _where(front: Settings, configs: dict[str, NodeConfig], redis: RedisProcess)
         address = f"{link[0]}:{link[1]}" if link else "?"
         roles = parse_settings(*config.start_args).roles
         runs = "; ".join(_RUNS[role] for role in ROLES if role in roles)
-        lines.append(f"  {name} node (id {config.node_id}), links on {address}: {runs}")
+        lines.append(
+            f"  {name} node (id {config.node_id}, pid {nodes[name].pid}), links on {address}: "
+            f"{runs}"
+        )
         lines += [f"  {line}" for line in operator_lines(config, python)]
     lines.append(f"  Redis             {redis.url}, AOF in {redis.directory}")
-    return "\n".join(lines + try_lines(python))
+    walk = " ".join(f"--then {request}" for request in GOLD_WALK)
+    gold = f"     {python} -m demo_game client --user NAME --password PASSWORD {walk}"
+    return "\n".join([*lines, *try_lines(python), gold])

@@ -16,7 +16,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
@@ -60,14 +60,16 @@ def run_demo(config_path: Path) -> int:
     return code
 
 
-def play_client(settings: Settings) -> int:
-    """Run the client once against the hub of ``settings`` with a fresh user, printing
-    the command that does the same first; return its exit code (0: it ended logged in)."""
+def play_client(settings: Settings, then: Sequence[str] = ()) -> int:
+    """Run the client once against the hub of ``settings`` with a fresh user, and the
+    requests ``then`` after its login, printing the command that does the same first;
+    return its exit code (0: it ended logged in, every request answered)."""
     host, port = client_host(settings.hub["address"]), settings.hub["port"]
     user, password = f"demo-{secrets.token_hex(3)}", secrets.token_urlsafe(9)
     hint = f"{python_command()} -m demo_game client --user {user} --password {password}"
+    hint += "".join(f" --then {request}" for request in then)
     print(f"\n$ {hint}", flush=True)
-    flow = partial(hub_flow, host, port, user, password, ws=False, say=print)
+    flow = partial(hub_flow, host, port, user, password, ws=False, say=print, then=then)
     return 0 if trio.run(flow) else 1
 
 

@@ -20,8 +20,10 @@ logger = logging.getLogger(__name__)
 class Manager(Service):
     """The ``.manager``: finds or starts the agent of a user, one at a time per user."""
 
-    async def init(self, reconnect_window: float) -> None:
+    async def init(self, reconnect_window: float, gold: bool = False) -> None:
         self.reconnect_window = reconnect_window
+        self.gold = gold
+        """The agents serve the gold and the subgame (the demo runs as a cluster)."""
         self.agents: dict[str, int] = {}
         self._one_at_a_time = KeyedQueue()
         self.register(MANAGER)
@@ -36,7 +38,7 @@ class Manager(Service):
             agent = self.agents.get(user)
             if agent is not None and await self._attached(agent, client, via_msgserver):
                 return agent
-            agent = await self.newservice(Agent, user, self.reconnect_window)
+            agent = await self.newservice(Agent, user, self.reconnect_window, self.gold)
             self.agents[user] = agent
             logger.info("%s has a new agent %s", user, agent)
             await self.call(agent, "attach", client, via_msgserver)

@@ -3,6 +3,7 @@
 On one node every service is reached by its node-local name (``.accounts``). In a cluster
 (``demo_game.settings``' ``cluster`` section) the services that other nodes call also get
 a cluster-wide name (``accounts``, ``manager``), and a caller on another node uses that.
+The gold and the subgame exist only in a cluster, so they have cluster-wide names only.
 """
 
 ACCOUNTS = ".accounts"
@@ -18,3 +19,14 @@ CLUSTER_ACCOUNTS = "accounts"
 """The accounts service's cluster-wide name: auth and the login server call it."""
 CLUSTER_MANAGER = "manager"
 """The manager's cluster-wide name: auth and the msgserver call it."""
+CLUSTER_WALLET = "wallet"
+"""The main game's wallet (the gold, kept with the accounts): the agents call it."""
+CLUSTER_SUBGAME = "subgame"
+"""The subgame's door: the agents send their players in and out of the subgame by it."""
+CLUSTER_SUBGAME_WALLET = "subgame_wallet"
+"""The subgame's wallet: the main game's wallet hands gold to it, and it hands gold back."""
+
+MAIN_SYSTEM = "main"
+"""The main game's name as a system of reliable commands (``meshnet.cluster.reliable``)."""
+SUBGAME_SYSTEM = "subgame"
+"""The subgame's name as a system of reliable commands."""

@@ -29,7 +29,12 @@ Sections, every key optional (``DEFAULTS`` has the values used for what is left 
 ``agent``      ``reconnect_window``: seconds an agent waits for its user to come back
 ``cluster``    ``roles``: which part of the game this node of a cluster runs, a list of
                ``ROLES``; left out, the node runs the whole game on its own (see
-               ``demo_game.main``)
+               ``demo_game.main``), without the subgame
+``gold``       the gold and the subgame (in a cluster only): ``starting`` (the gold a new
+               player has in the main game), ``timeout`` (seconds a hand-off of gold may
+               take before it is deferred), ``subgame_path`` (the subgame's SQLite file;
+               the main game's gold is kept in the accounts file), ``redis`` (where
+               deferred hand-offs wait; empty: the cluster's own Redis)
 
 Everything is checked before anything starts: a port outside 0..65535 or a scrypt cost
 the hash would refuse (so every signup would fail) is a ``SettingsError`` naming the key.
@@ -45,6 +50,7 @@ from typing import Any
 
 from demo_game.accounts import ScryptCost
 from meshnet.admission import networks
+from meshnet.cluster.config import REDIS_SCHEMES
 from meshnet.errors import MeshnetError
 from meshnet.gate.conf import GateConfError, parse_conf
 
@@ -96,6 +102,12 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     },
     "agent": {"reconnect_window": 10.0},
     "cluster": {},
+    "gold": {
+        "starting": 100,
+        "timeout": 5.0,
+        "subgame_path": "var/demo_subgame.sqlite3",
+        "redis": "",
+    },
 }
 
 _CHECKED: dict[str, dict[str, tuple[type, ...]]] = {
@@ -123,15 +135,19 @@ _CHECKED: dict[str, dict[str, tuple[type, ...]]] = {
     },
     "agent": {"reconnect_window": (int, float)},
     "cluster": {"roles": (list,)},
+    "gold": {"starting": (int,), "timeout": (int, float), "subgame_path": (str,), "redis": (str,)},
 }
 """Sections checked here, key -> accepted types; ``hub`` and ``msgserver`` are checked by
 the gates they configure."""
 
 
-ROLES = ("front", "game", "accounts")
+ROLES = ("front", "game", "accounts", "subgame")
 """The parts of the game a node of a cluster may run: ``front`` the servers players
 connect to (hub, auth, login server, msgserver, browser page), ``game`` the manager and
-the agents, ``accounts`` the accounts database."""
+the agents, ``accounts`` the accounts database (and the main game's gold), ``subgame``
+the second game system (its wallet and its agents)."""
+ONE_NODE_ROLES = ("front", "game", "accounts")
+"""What a node runs on its own: everything but the subgame, which is a node of its own."""
 
 MAX_SCRYPT_MEMORY = 1 << 30
 """Bytes one scrypt hash may take (128 * n * r): a typo in the cost must not make every
@@ -162,7 +178,12 @@ class Settings:
     signin: dict[str, Any]
     """``max_failures``, ``failure_period`` and ``per_address_exempt``."""
     reconnect_window: float
-    roles: frozenset[str] = frozenset(ROLES)
+    starting_gold: int = 100
+    gold_timeout: float = 5.0
+    subgame_path: Path = Path("var/demo_subgame.sqlite3")
+    gold_redis: str = ""
+    """Where deferred hand-offs of gold wait; empty: the cluster's Redis."""
+    roles: frozenset[str] = frozenset(ONE_NODE_ROLES)
     """What this node runs: every role, unless it is one node of a cluster."""
     cluster: bool = False
     """The node is one of a cluster (the ``cluster`` section gave its roles)."""
@@ -203,7 +224,11 @@ def parse_settings(*groups: Mapping[str, Any]) -> Settings:
         hashing={key: accounts[key] for key in ("hash_threads", "hash_wait")},
         signin=merged["signin"],
         reconnect_window=float(merged["agent"]["reconnect_window"]),
-        roles=frozenset(merged["cluster"].get("roles", ROLES)),
+        starting_gold=merged["gold"]["starting"],
+        gold_timeout=float(merged["gold"]["timeout"]),
+        subgame_path=Path(merged["gold"]["subgame_path"]),
+        gold_redis=merged["gold"]["redis"],
+        roles=frozenset(merged["cluster"].get("roles", ONE_NODE_ROLES)),
         cluster="roles" in merged["cluster"],
     )
 
@@ -265,6 +290,15 @@ def _check_values(merged: dict[str, dict[str, Any]]) -> None:
     )
     window = merged["agent"]["reconnect_window"]
     _require(0 <= window < math.inf, "agent.reconnect_window", "0 or more seconds")
+    gold = merged["gold"]
+    _require(gold["starting"] >= 0, "gold.starting", "0 or more")
+    _require(0 < gold["timeout"] < math.inf, "gold.timeout", "> 0 seconds")
+    _require(gold["subgame_path"] != "", "gold.subgame_path", "a file name")
+    _require(
+        gold["redis"] == "" or gold["redis"].startswith(REDIS_SCHEMES),
+        "gold.redis",
+        f"empty or a URL starting with {', '.join(REDIS_SCHEMES)}",
+    )
     _check_gate("hub", merged["hub"])
     msgserver = dict(merged["msgserver"])
     servername = msgserver.pop("servername", None)

@@ -1,6 +1,8 @@
 // Plays the demo game's browser page in headless Chromium, as a person would: ping before
 // signing in, signin (no account yet), signup, signin, ping (not logged in yet), login,
-// ping. Each click must add the expected line to the page's log; the log is printed.
+// ping; then the gold: with GOLD=1 in the env (the demo on several nodes) the wallet, into
+// the subgame, the wallet, out of it, the wallet; else the wallet, which one node refuses.
+// Each click must add the expected line to the page's log; the log is printed.
 //
 // usage: NODE_PATH=demo_game/web/node_modules node browser_demo.cjs URL USER PASSWORD
 // CHROMIUM (default /usr/bin/chromium) and SCREENSHOT (a PNG path, optional) in the env.
@@ -39,6 +41,20 @@ async function main() {
     await step("#ping", "ping", "ping: error not logged in");
     await step("#login", "login", 'login: ok {"ok":true}');
     await step("#ping", "ping", "ping: ok {}");
+    if (process.env.GOLD === "1") {
+      const home = 'wallet: ok {"main":100,"subgame":0,"in_transit":0}';
+      await step("#wallet", "wallet", home);
+      await step("#enter_subgame", "enter_subgame", 'enter_subgame: ok {"state":"delivered","gold":100}');
+      await step("#wallet", "wallet", 'wallet: ok {"main":0,"subgame":100,"in_transit":0}');
+      await step("#leave_subgame", "leave_subgame", 'leave_subgame: ok {"state":"delivered","gold":100}');
+      await step("#wallet", "wallet", home);
+    } else {
+      await step(
+        "#wallet",
+        "wallet",
+        "wallet: error gold and the subgame come with the demo on several nodes: make demo-cluster",
+      );
+    }
     for (const line of await log.allTextContents()) console.log(line);
     if (process.env.SCREENSHOT) await page.screenshot({ path: process.env.SCREENSHOT });
   });

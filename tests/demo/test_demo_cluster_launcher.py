@@ -1,11 +1,13 @@
 """``python -m demo_game demo-cluster`` (what ``make demo-cluster`` runs): a redis-server
-of its own, the accounts, game and front node processes discovering each other through
-it, the client once against the front; the same clients then play against the front;
-Ctrl-C stops the nodes, then Redis."""
+of its own, the accounts, game, subgame and front node processes discovering each other
+through it, the client once against the front (the gold into the subgame and back); the
+same clients then play against the front; a stopped subgame node defers the gold, which
+arrives when it runs again; Ctrl-C stops the nodes, then Redis."""
 
 from __future__ import annotations
 
 import os
+import re
 import select
 import signal
 import socket
@@ -24,9 +26,20 @@ from demo_game.launcher import LaunchError, free_port, node_config
 from demo_game.redis_process import RedisProcess, RedisProcessError
 
 START_WAIT = 60.0
-"""Seconds the launcher gets to start Redis and three nodes (a guard, not a threshold)."""
-READY = "The demo game runs on three nodes; Ctrl-C stops them and Redis. The front:"
-NODE_IDS = {"front": 1, "game": 2, "accounts": 3}
+"""Seconds the launcher gets to start Redis and four nodes (a guard, not a threshold)."""
+READY = "The demo game runs on 4 nodes; Ctrl-C stops them and Redis. The front:"
+NODE_IDS = {"front": 1, "game": 2, "accounts": 3, "subgame": 4}
+GOLD_WALK_LINES = [
+    'wallet: ok {"main": 100, "subgame": 0, "in_transit": 0}',
+    'enter_subgame: ok {"state": "delivered", "gold": 100}',
+    'wallet: ok {"main": 0, "subgame": 100, "in_transit": 0}',
+    'leave_subgame: ok {"state": "delivered", "gold": 100}',
+    'wallet: ok {"main": 100, "subgame": 0, "in_transit": 0}',
+]
+"""What the launcher's client prints after its login."""
+
+
+NODE_LINE = re.compile(r"  (?P<name>\w+) node \(id (?P<id>\d+), pid (?P<pid>\d+)\), links on ")
 
 
 @dataclass
@@ -37,6 +50,16 @@ class Launched:
     ports: dict[str, int]
     output: list[str]
     log: Path
+
+    @property
+    def pids(self) -> dict[str, int]:
+        """Each node's process id, from the line ``<name> node (id N, pid P), links on``."""
+        found = {}
+        for line in self.output:
+            match = NODE_LINE.match(line)
+            if match is not None and int(match["id"]) == NODE_IDS[match["name"]]:
+                found[match["name"]] = int(match["pid"])
+        return found
 
     def stop(self) -> int:
         if self.process.poll() is None:
@@ -62,7 +85,11 @@ def write_configs(directory: Path, redis: str = "") -> dict[str, int]:
             "web": {"address": HOST, "port": ports["web"]},
         },
         "game": {"agent": {"reconnect_window": 60.0}},
-        "accounts": {"accounts": {"path": str(directory / "accounts.sqlite3"), **CHEAP_SCRYPT}},
+        "accounts": {
+            "accounts": {"path": str(directory / "accounts.sqlite3"), **CHEAP_SCRYPT},
+            "gold": {"timeout": 1.0},
+        },
+        "subgame": {"gold": {"subgame_path": str(directory / "subgame.sqlite3"), "timeout": 1.0}},
     }
     for name in NODES:
         cluster = {
@@ -131,11 +158,10 @@ def test_the_launcher_plays_the_client_against_the_front_and_says_where_all_is(l
     lines = launched.output
     client = [line for line in lines[: lines.index(READY)] if line]
     user = client[0].partition(" --user ")[2].partition(" ")[0]
-    expected = [line.replace("alice", user) for line in NEW_USER_FLOW]
+    expected = [line.replace("alice", user) for line in NEW_USER_FLOW] + GOLD_WALK_LINES
     assert without_agent(client[1:]) == expected
     assert f"  hub, TCP          {HOST}:{launched.ports['hub']}" in lines
-    for name, node_id in NODE_IDS.items():
-        assert any(line.startswith(f"  {name} node (id {node_id}), links on ") for line in lines)
+    assert set(launched.pids) == set(NODE_IDS)
     assert any(line.startswith(f"  Redis             redis://{HOST}:") for line in lines)
 
 
@@ -161,6 +187,41 @@ def test_the_client_plays_against_the_front_with_its_agent_on_the_game_node(laun
         assert without_agent(lines) == [line.replace("alice", user) for line in NEW_USER_FLOW]
     welcome = next(line for line in lines if line.startswith("push: "))
     assert agent_in(welcome).node == NODE_IDS["game"]
+
+
+def play(launched: Launched, user: str, *then: str) -> list[str]:
+    """The client against the front, with ``--then`` requests; the lines after its login."""
+    done = subprocess.run(
+        [sys.executable, "-m", "demo_game", "client", "--host", HOST]
+        + ["--port", str(launched.ports["hub"]), "--user", user, "--password", "pw"]
+        + [arg for request in then for arg in ("--then", request)],
+        capture_output=True,
+        text=True,
+        timeout=START_WAIT,
+    )
+    lines = done.stdout.splitlines()
+    return lines[lines.index("ping: ok {}") + 1 :]
+
+
+def test_gold_sent_to_a_stopped_subgame_node_is_deferred_and_arrives_when_it_runs(launched):
+    subgame = launched.pids["subgame"]
+    os.kill(subgame, signal.SIGSTOP)  # the README's forced failure
+    try:
+        assert play(launched, "carol", "enter_subgame", "wallet") == [
+            'enter_subgame: ok {"state": "deferred", "gold": 100}',
+            'wallet: ok {"main": 0, "subgame": null, "in_transit": 100}',
+        ]
+    finally:
+        os.kill(subgame, signal.SIGCONT)
+    give_up = time.monotonic() + START_WAIT
+    arrived = 'wallet: ok {"main": 0, "subgame": 100, "in_transit": 0}'
+    while (lines := play(launched, "carol", "wallet")) != [arrived]:
+        assert time.monotonic() < give_up, lines
+        time.sleep(0.2)
+    assert play(launched, "carol", "leave_subgame", "wallet") == [
+        'leave_subgame: ok {"state": "delivered", "gold": 100}',
+        'wallet: ok {"main": 100, "subgame": 0, "in_transit": 0}',
+    ]
 
 
 def test_ctrl_c_stops_the_nodes_first_and_redis_last(tmp_path):

@@ -9,9 +9,11 @@ import pytest
 from demo_game.accounts import ScryptCost, hash_password
 from demo_game.cli import NODE_CONFIG
 from demo_game.cluster_launcher import CLUSTER_DIR, NODES, SECRET_ENV, cluster_of
+from demo_game.launcher import free_port
 from demo_game.main import Main
-from demo_game.settings import ROLES, SettingsError, parse_settings
-from meshnet import ServiceStartError
+from demo_game.settings import ONE_NODE_ROLES, SettingsError, parse_settings
+from meshnet import ServiceStartError, open_node
+from meshnet.cluster import parse_cluster, start
 from meshnet.config import load_config
 
 
@@ -104,7 +106,8 @@ def test_every_scrypt_cost_the_settings_accept_can_hash(n, r, p):
 
 def test_a_node_runs_every_role_on_its_own_and_only_its_roles_in_a_cluster():
     alone = parse_settings()
-    assert (alone.roles, alone.cluster) == (frozenset(ROLES), False)
+    assert (alone.roles, alone.cluster) == (frozenset(ONE_NODE_ROLES), False)
+    assert "subgame" not in alone.roles  # a node of its own, in a cluster
     front = parse_settings({"cluster": {"roles": ["front", "accounts"]}})
     assert (front.roles, front.cluster) == ({"front", "accounts"}, True)
 
@@ -124,6 +127,46 @@ def test_a_wrong_role_is_named(roles, message):
         parse_settings({"cluster": {"roles": roles}})
 
 
+def test_the_gold_settings_have_defaults_and_can_be_given():
+    default = parse_settings()
+    assert (default.starting_gold, default.gold_timeout, default.gold_redis) == (100, 5.0, "")
+    assert default.subgame_path == Path("var/demo_subgame.sqlite3")
+    given = parse_settings(
+        {"gold": {"starting": 7, "timeout": 2, "subgame_path": "x.db", "redis": "redis://h/0"}}
+    )
+    assert (given.starting_gold, given.gold_timeout, given.subgame_path, given.gold_redis) == (
+        7,
+        2.0,
+        Path("x.db"),
+        "redis://h/0",
+    )
+
+
+@pytest.mark.parametrize(
+    ("gold", "message"),
+    [
+        ({"starting": -1}, "'gold.starting' must be 0 or more"),
+        ({"starting": 1.5}, "'gold.starting' must be int"),
+        ({"timeout": 0}, "'gold.timeout' must be > 0 seconds"),
+        ({"subgame_path": ""}, "'gold.subgame_path' must be a file name"),
+        ({"redis": "127.0.0.1:6379"}, "'gold.redis' must be empty or a URL starting with redis://"),
+        ({"colour": "gold"}, "unknown demo setting 'gold.colour'"),
+    ],
+)
+def test_a_wrong_gold_setting_is_named(gold, message):
+    with pytest.raises(SettingsError, match=message):
+        parse_settings({"gold": gold})
+
+
+async def test_the_subgame_role_without_redis_stops_the_node_from_starting(tmp_path):
+    here = {"address": f"127.0.0.1:{free_port()}", "id": 1}
+    table = {"secret": "a secret for this test only", "nodes": {"s": here}}
+    async with open_node(1, "s") as node:
+        await start(node, parse_cluster(table, tmp_path, "s"))
+        with pytest.raises(ServiceStartError, match="the subgame role needs Redis"):
+            await node.newservice(Main, {"cluster": {"roles": ["subgame"]}})
+
+
 async def test_a_cluster_role_on_a_node_without_a_cluster_stops_the_game_from_starting(node):
     with pytest.raises(ServiceStartError, match="in no cluster"):
         await node.newservice(Main, {"cluster": {"roles": ["game"]}})
@@ -138,6 +181,6 @@ def test_the_packaged_cluster_configs_run_one_role_each_with_the_default_setting
     assert (config.name, config.start_service) == (name, "demo_game.main:Main")
     settings = parse_settings(*config.start_args)
     assert settings.roles == {name}
-    assert replace(settings, roles=frozenset(ROLES), cluster=False) == parse_settings()
+    assert replace(settings, roles=frozenset(ONE_NODE_ROLES), cluster=False) == parse_settings()
     cluster = cluster_of(config)
     assert (cluster.discovery, cluster.redis) == ("redis", "redis://127.0.0.1:6390/0")

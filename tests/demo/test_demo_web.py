@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import trio
+from demo_cluster_setup import cluster_demo
 from demo_setup import HOST, start_demo
 from raw_http import get, http
 
@@ -43,6 +44,9 @@ async def test_the_page_and_its_config_are_served(node, tmp_path):
         "signin",
         "login",
         "ping",
+        "wallet",
+        "enter_subgame",
+        "leave_subgame",
         "push",
     }
     assert await http(demo.web, get("/", "HEAD")) == ("HTTP/1.1 200 OK", b"")
@@ -116,15 +120,16 @@ async def test_a_reply_is_followed_by_a_clean_close_even_if_the_client_sends_mor
     assert reply.startswith(b"HTTP/1.1 405 Method Not Allowed\r\n")
 
 
-@needs_web_packages
-@pytest.mark.skipif(
+needs_chromium = pytest.mark.skipif(
     not (CHROMIUM.exists() and shutil.which("node")),
     reason="needs Debian's chromium and node (make browser installs chromium)",
 )
-async def test_the_page_signs_up_logs_in_and_pings_in_chromium(node, tmp_path):
-    demo = await start_demo(node, tmp_path / "accounts.sqlite3")
-    url = f"http://{HOST}:{demo.web}/"
-    env = {**os.environ, "NODE_PATH": str(NODE_MODULES), "CHROMIUM": str(CHROMIUM)}
+
+
+async def play_page(web: int, **env: str) -> list[str]:
+    """browser_demo.cjs against the page on port ``web``; the page's log."""
+    url = f"http://{HOST}:{web}/"
+    env = {**os.environ, "NODE_PATH": str(NODE_MODULES), "CHROMIUM": str(CHROMIUM), **env}
     with trio.fail_after(BROWSER_TIMEOUT):
         done = await trio.run_process(
             ["node", str(BROWSER_SCRIPT), url, "alice", "secret"],
@@ -134,6 +139,22 @@ async def test_the_page_signs_up_logs_in_and_pings_in_chromium(node, tmp_path):
             check=False,
         )
     assert done.returncode == 0, done.stderr.decode()
-    log = done.stdout.decode().splitlines()
-    assert log[-1] == "ping: ok {}"
+    return done.stdout.decode().splitlines()
+
+
+@needs_web_packages
+@needs_chromium
+async def test_the_page_signs_up_logs_in_and_pings_in_chromium(node, tmp_path):
+    demo = await start_demo(node, tmp_path / "accounts.sqlite3")
+    log = await play_page(demo.web)
+    assert "ping: ok {}" in log
+    assert log[-1].startswith("wallet: error gold and the subgame come with the demo on several")
     assert any(line.startswith('push: ok {"text":"welcome alice') for line in log)
+
+
+@needs_web_packages
+@needs_chromium
+async def test_the_page_moves_the_gold_into_the_subgame_and_back_in_chromium(tmp_path, redis_url):
+    async with cluster_demo(tmp_path, redis_url=redis_url) as cluster:
+        log = await play_page(cluster.demo.web, GOLD="1")
+    assert log[-1] == 'wallet: ok {"main":100,"subgame":0,"in_transit":0}'
