@@ -258,7 +258,9 @@ def test_the_installed_page_signs_up_logs_in_and_pings_in_chromium(demo_node):
         timeout=TIMEOUT,
     )
     assert done.returncode == 0, done.stderr
-    assert done.stdout.splitlines()[-1] == "ping: ok {}"
+    log = done.stdout.splitlines()
+    assert "ping: ok {}" in log
+    assert log[-1].startswith("wallet: error gold and the subgame come with the demo on several")
 
 
 def test_the_installed_demo_command_starts_a_node_plays_once_and_stops_on_ctrl_c(
