@@ -34,6 +34,7 @@ from demo_game.launcher import (
     python_command,
     start_node,
     stop_node,
+    stopped_by_signals,
     try_lines,
     wait_listening,
     wait_ready,
@@ -70,25 +71,26 @@ def run_cluster_demo(config_dir: Path = CLUSTER_DIR, redis_dir: Path = REDIS_DIR
     configs = {name: load_config(config_dir / f"{name}.toml") for name in NODES}
     front = parse_settings(*configs["front"].start_args)
     redis = RedisProcess(*_redis_address(configs), redis_dir, fsync="always")
-    redis.start()
     nodes: dict[str, NodeProcess] = {}
     code = 1
-    try:
-        for name in NODES:
-            nodes[name] = start_node(configs[name].path, label=f"{name:8}")
-            wait_ready(nodes[name], f"the {name} node")
-        wait_listening(nodes["front"], client_host(front.hub["address"]), front.hub["port"])
-        code = play_client(front, then=GOLD_WALK)
-        print(_where(front, configs, nodes, redis), flush=True)
-        _wait_for_a_stop(nodes)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        with ctrl_c_ignored():
-            for name in reversed(NODES):
-                if name in nodes:
-                    stop_node(nodes[name])
-            redis.stop()
+    with stopped_by_signals():
+        redis.start()
+        try:
+            for name in NODES:
+                nodes[name] = start_node(configs[name].path, label=f"{name:8}")
+                wait_ready(nodes[name], f"the {name} node")
+            wait_listening(nodes["front"], client_host(front.hub["address"]), front.hub["port"])
+            code = play_client(front, then=GOLD_WALK)
+            print(_where(front, configs, nodes, redis), flush=True)
+            _wait_for_a_stop(nodes)
+        except KeyboardInterrupt:
+            pass
+        finally:
+            with ctrl_c_ignored():
+                for name in reversed(NODES):
+                    if name in nodes:
+                        stop_node(nodes[name])
+                redis.stop()
     return code
 
 

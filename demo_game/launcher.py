@@ -34,6 +34,8 @@ START_TIMEOUT = 30.0
 """Seconds a node has to start listening."""
 STOP_TIMEOUT = 10.0
 """Seconds a node has to stop after SIGINT before it is killed."""
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+"""What stops a launcher and its nodes: Ctrl-C, and ``kill`` as a service manager sends it."""
 
 
 class LaunchError(MeshnetError):
@@ -44,19 +46,20 @@ def run_demo(config_path: Path) -> int:
     """``make demo``; returns the exit code (the client's: 0 if it ended logged in)."""
     config = load_config(config_path)
     settings = parse_settings(*config.start_args)
-    node = start_node(config_path)
     code = 1
-    try:
-        wait_listening(node, client_host(settings.hub["address"]), settings.hub["port"])
-        code = play_client(settings)
-        print(_where(settings, config), flush=True)
-        if node.wait() != 0:
-            raise LaunchError(f"the node stopped with exit code {node.returncode}")
-    except KeyboardInterrupt:
-        pass
-    finally:
-        with ctrl_c_ignored():
-            stop_node(node)
+    with stopped_by_signals():
+        node = start_node(config_path)
+        try:
+            wait_listening(node, client_host(settings.hub["address"]), settings.hub["port"])
+            code = play_client(settings)
+            print(_where(settings, config), flush=True)
+            if node.wait() != 0:
+                raise LaunchError(f"the node stopped with exit code {node.returncode}")
+        except KeyboardInterrupt:
+            pass
+        finally:
+            with ctrl_c_ignored():
+                stop_node(node)
     return code
 
 
@@ -160,14 +163,20 @@ def stop_node(node: subprocess.Popen[bytes]) -> int:
 
 
 @contextmanager
-def ctrl_c_ignored() -> Iterator[None]:
-    """Ignore SIGINT in the block: while the nodes stop, another Ctrl-C must not leave
-    one running (``stop_node`` gives each ``STOP_TIMEOUT`` seconds, then kills it)."""
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
+def stopped_by_signals() -> Iterator[None]:
+    """In the block, SIGINT and SIGTERM raise KeyboardInterrupt, so either stops the
+    launcher's nodes before it exits. SIGINT too: a launcher started in the background of
+    a script inherits it ignored, and its nodes would inherit that as well."""
+    with _signals_handled(_interrupt):
         yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
+
+
+@contextmanager
+def ctrl_c_ignored() -> Iterator[None]:
+    """Ignore SIGINT and SIGTERM in the block: while the nodes stop, another Ctrl-C must
+    not leave one running (``stop_node`` gives each ``STOP_TIMEOUT`` seconds, then kills it)."""
+    with _signals_handled(signal.SIG_IGN):
+        yield
 
 
 def client_host(address: str) -> str:
@@ -265,3 +274,17 @@ def operator_lines(config: NodeConfig, python: str) -> list[str]:
         metrics = f"http://{client_host(config.metrics[0])}:{config.metrics[1]}"
         lines.append(f"  status page       {metrics}/   (Prometheus: {metrics}/metrics)")
     return lines
+
+
+@contextmanager
+def _signals_handled(handler: Any) -> Iterator[None]:
+    previous = {number: signal.signal(number, handler) for number in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for number, old in previous.items():
+            signal.signal(number, old)
+
+
+def _interrupt(number: int, frame: Any) -> None:
+    raise KeyboardInterrupt

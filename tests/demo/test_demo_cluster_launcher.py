@@ -61,9 +61,9 @@ class Launched:
                 found[match["name"]] = int(match["pid"])
         return found
 
-    def stop(self) -> int:
+    def stop(self, number: int = signal.SIGINT) -> int:
         if self.process.poll() is None:
-            self.process.send_signal(signal.SIGINT)
+            self.process.send_signal(number)
         try:
             return self.process.wait(START_WAIT)
         except subprocess.TimeoutExpired:
@@ -105,8 +105,9 @@ def write_configs(directory: Path, redis: str = "") -> dict[str, int]:
     return ports
 
 
-def launch(directory: Path) -> Launched:
-    """The launcher on configs in ``directory``, once it printed where everything is."""
+def launch(directory: Path, sigint_ignored: bool = False) -> Launched:
+    """The launcher on configs in ``directory``, once it printed where everything is;
+    ``sigint_ignored`` starts it as a script's background job is, SIGINT ignored."""
     ports = write_configs(directory)
     env = {key: value for key, value in os.environ.items() if key != SECRET_ENV}
     log = directory / "launcher.log"
@@ -117,6 +118,7 @@ def launch(directory: Path) -> Launched:
             stdout=subprocess.PIPE,
             stderr=stderr,
             env={**env, "PYTHONUNBUFFERED": "1"},
+            preexec_fn=_ignore_sigint if sigint_ignored else None,
         )
     launched = Launched(process, ports, [], log)
     try:
@@ -125,6 +127,10 @@ def launch(directory: Path) -> Launched:
         launched.stop()
         raise
     return launched
+
+
+def _ignore_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _read_until(process: subprocess.Popen[bytes], end: str, log: Path) -> list[str]:
@@ -224,10 +230,15 @@ def test_gold_sent_to_a_stopped_subgame_node_is_deferred_and_arrives_when_it_run
     ]
 
 
-def test_ctrl_c_stops_the_nodes_first_and_redis_last(tmp_path):
-    launched = launch(tmp_path)
+@pytest.mark.parametrize(
+    ("number", "sigint_ignored"),
+    [(signal.SIGINT, False), (signal.SIGTERM, False), (signal.SIGINT, True)],
+    ids=["ctrl-c", "sigterm", "ctrl-c-to-a-background-job"],
+)
+def test_a_stop_signal_stops_the_nodes_first_and_redis_last(tmp_path, number, sigint_ignored):
+    launched = launch(tmp_path, sigint_ignored)
     assert accepts(launched.ports["redis"])
-    assert launched.stop() == 0
+    assert launched.stop(number) == 0
     assert not accepts(launched.ports["hub"]) and not accepts(launched.ports["redis"])
     log = launched.log.read_text()
     for name in NODES:  # each took its keys out of Redis as it stopped: Redis was still up

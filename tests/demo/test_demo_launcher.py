@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import trio
 from demo_setup import CHEAP_SCRYPT, HOST, WAIT
 
@@ -29,7 +30,8 @@ def demo_config(tmp_path: Path, hub: int, name: str = "node.toml") -> Path:
     return config
 
 
-async def test_demo_runs_the_client_and_stops_on_ctrl_c(tmp_path):
+@pytest.mark.parametrize("number", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+async def test_demo_runs_the_client_and_stops_on_a_stop_signal(tmp_path, number):
     hub = free_port()
     config = demo_config(tmp_path, hub)
     command = [sys.executable, "-m", "demo_game", "demo", "--config", str(config)]
@@ -43,7 +45,7 @@ async def test_demo_runs_the_client_and_stops_on_ctrl_c(tmp_path):
                 chunk = await demo.stdout.receive_some()
                 assert chunk, f"demo ended early:\n{output}"
                 output += chunk.decode()
-        demo.send_signal(signal.SIGINT)
+        demo.send_signal(number)
         with trio.fail_after(WAIT * 3):
             assert await demo.wait() == 0
     finally:
