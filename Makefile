@@ -45,9 +45,10 @@ test: install web browser redis
 demo: install web
 	$(PY) -m demo_game demo
 
-# The demo on three nodes (front, game, accounts: demo_game/cluster/*.toml), discovering each
-# other through a redis-server of its own on 127.0.0.1:6390 (AOF in var/demo_redis); runs the
-# client once against the front, keeps everything until Ctrl-C, stops Redis last.
+# The demo on four nodes (front, game, accounts, subgame: demo_game/cluster/*.toml), discovering
+# each other through a redis-server of its own on 127.0.0.1:6390 (AOF in var/demo_redis); runs
+# the client once against the front (its gold into the subgame and back), keeps everything
+# until Ctrl-C, stops Redis last.
 demo-cluster: install web redis
 	$(PY) -m demo_game demo-cluster
 

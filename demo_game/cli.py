@@ -154,9 +154,9 @@ def _parser() -> argparse.ArgumentParser:
 
     cluster = commands.add_parser(
         "demo-cluster",
-        help="the demo on three nodes with a Redis of its own, until Ctrl-C",
+        help="the demo on four nodes with a Redis of its own, until Ctrl-C",
         description="What make demo-cluster runs: start redis-server where the node configs "
-        "say, then the accounts node, the game node and the front in child processes, play "
+        "say, then the accounts, game, subgame and front nodes in child processes, play "
         "the client once against the front with a fresh user, say where everything listens, "
         "and keep it all running until Ctrl-C (the nodes stop first, Redis last).",
         epilog="examples:\n  %(prog)s\n  %(prog)s --config-dir my-cluster --redis-dir /tmp/redis",

@@ -1,6 +1,7 @@
-"""The demo game on three nodes (front, game, accounts) in one process: the clients see
-what they see on one node, while everything between the front's servers and the game's
-agents crosses a link, and the accounts are another node's."""
+"""The demo game on several nodes (front, game, accounts; the subgame too when there is a
+Redis) in one process: the clients see what they see on one node, while everything between
+the front's servers and the game's agents crosses a link, and the accounts are another
+node's."""
 
 import pytest
 import trio
