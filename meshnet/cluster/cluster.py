@@ -32,8 +32,9 @@ from meshnet.cluster import connect, wire
 from meshnet.cluster.channels import ClusterChannels
 from meshnet.cluster.config import ClusterConfig, ClusterConfigError
 from meshnet.cluster.discovery import Discovery
-from meshnet.cluster.link import UP, Link
+from meshnet.cluster.link import Link
 from meshnet.cluster.members import Member
+from meshnet.cluster.peer_connection import UP
 from meshnet.cluster.remote import NAMED, RemoteService
 from meshnet.cluster.skynet.peer import SkynetPeer
 from meshnet.context import Destination, ServiceContext

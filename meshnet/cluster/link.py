@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import logging
 import os
-import random
 from collections import deque
 from typing import TYPE_CHECKING
 
@@ -33,6 +32,7 @@ from trio.lowlevel import Abort, Task, current_task, reschedule, wait_task_resch
 
 from meshnet.cluster import connect, wire
 from meshnet.cluster.members import Member
+from meshnet.cluster.peer_connection import DOWN, UP, PeerConnection
 from meshnet.errors import NodeDown, first_error
 
 if TYPE_CHECKING:
@@ -45,26 +45,22 @@ WINDOW = 128
 """Messages a sender may have in flight to one destination before it waits."""
 CREDIT_BATCH = WINDOW // 2
 """The receiver gives credit back in batches of this many messages."""
-BACKOFF_FIRST = 0.05
-BACKOFF_MAX = 5.0
 DIAL_BACK_WAIT = 2.0
 """Seconds to wait for a peer that said it would dial us, before dialing again."""
-
-CONNECTING, UP, DOWN = "connecting", "up", "down"
 
 Pair = tuple[int, int]
 
 
-class Link:
+class Link(PeerConnection):
     """The link to one peer node; see the module docstring."""
 
+    what = "link to"
+
     def __init__(self, cluster: Cluster, member: Member) -> None:
+        super().__init__(member, logger)
         self.cluster = cluster
-        self.member = member
-        self.state = CONNECTING
         self.peer: connect.Hello | None = None
         """The peer's hello on the current (or last) connection: its incarnation."""
-        self.down_reason = "not connected yet"
         self.wanted = True
         self.sent_messages = 0
         self.lost_messages = 0
@@ -82,14 +78,10 @@ class Link:
         self._credit: dict[int, int] = {}
         self._credit_waiters: dict[int, deque[_CreditWaiter]] = {}
         self._credit_back: dict[int, int] = {}
-        self._up = trio.Event()
-        self._failures = 0
         self._dial_back = False
         self._dialing = False
         self._incoming: connect.Opened | None = None
         self._waiting: trio.CancelScope | None = None
-        self._serving: trio.CancelScope | None = None
-        self._end_reason: str | None = None
         self._last_heard = 0.0
         self._last_pong = 0.0
         self._ping = 0
@@ -140,11 +132,6 @@ class Link:
     def forget_call(self, caller: int, session: int) -> None:
         """The call was answered: it no longer fails when the link drops."""
         self._calls.pop((caller, session), None)
-
-    async def wait_up(self) -> None:
-        """Wait until the link is up (the caller bounds the wait)."""
-        while self.state != UP:
-            await self._up.wait()
 
     # --- the connection -----------------------------------------------------------------
 
@@ -209,19 +196,12 @@ class Link:
         if self._dial_back:
             self._dial_back = False
             return DIAL_BACK_WAIT
-        if not self._failures:
-            return 0.0
-        delay = min(BACKOFF_MAX, BACKOFF_FIRST * 2 ** (self._failures - 1))
-        return delay * random.uniform(0.5, 1.0)
+        return self._backoff()
 
     async def _serve(self, opened: connect.Opened) -> None:
         self.peer = opened.peer
-        self.state = UP
-        self._failures = 0
-        self._end_reason = None
         self._last_heard = self._last_pong = trio.current_time()
-        self._up.set()
-        logger.info("link to %s is up", self.member.name)
+        self._mark_up()
         stream = opened.stream
         if isinstance(stream, trio.SocketStream):
             self._fileno = stream.socket.fileno()
@@ -245,23 +225,9 @@ class Link:
             await trio.aclose_forcefully(stream)
         self._fail(self._end_reason or "closed")
 
-    def _end(self, reason: str) -> None:
-        if self._end_reason is None:
-            self._end_reason = reason
-        if self._serving is not None:
-            self._serving.cancel()
-
     def _fail(self, reason: str) -> None:
         """The peer cannot be reached: fail what waits on it, until a connection is up."""
-        was_up = self.state == UP
-        self.state = DOWN
-        self.down_reason = reason
-        self._failures += 1
-        if self._up.is_set():
-            self._up = trio.Event()
-        (logger.warning if was_up else logger.info)(
-            "link to %s is down: %s", self.member.name, reason
-        )
+        self._mark_down(reason)
         unsent = len(self._out) + sum(len(q) for q in self._pairs.values())
         self.lost_messages += unsent
         self._out.clear()

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import trio
 
-from meshnet import open_node
+from meshnet import Service, command, open_node
 from meshnet.cluster import parse_cluster, start
 
 HOST = "127.0.0.1"
@@ -146,3 +146,37 @@ def _toml(value: object) -> str:
     if isinstance(value, dict):
         return "{ " + ", ".join(f"{_toml(str(k))} = {_toml(v)}" for k, v in value.items()) + " }"
     return repr(value)
+
+
+class Store(Service):
+    """A key-value store at ``.store`` (or ``name``) that remembers every value set."""
+
+    async def init(self, name=".store"):
+        self.data = {}
+        self.seen = []
+        self.register(name)
+
+    @command
+    async def set(self, key, value):
+        self.data[key] = value
+        self.seen.append(value)
+
+    @command
+    async def get(self, key):
+        return self.data.get(key)
+
+    @command
+    async def fail(self, text):
+        raise KeyError(text)
+
+    @command
+    async def never(self):
+        await trio.sleep_forever()
+
+    @command
+    async def quit(self):
+        await self.exit()
+
+    @command
+    async def seen_values(self):
+        return self.seen

@@ -3,7 +3,7 @@ they fail: remote error, node down, timeout."""
 
 import pytest
 import trio
-from cluster_setup import linked_nodes
+from cluster_setup import Store, linked_nodes
 
 from meshnet import (
     Address,
@@ -20,38 +20,6 @@ from meshnet import (
 from meshnet.cluster import of
 from meshnet.cluster.wire import MAX_MESSAGE, MessageTooLarge
 from meshnet.timers import TICK
-
-
-class Store(Service):
-    async def init(self, name=".store"):
-        self.data = {}
-        self.seen = []
-        self.register(name)
-
-    @command
-    async def set(self, key, value):
-        self.data[key] = value
-        self.seen.append(value)
-
-    @command
-    async def get(self, key):
-        return self.data.get(key)
-
-    @command
-    async def fail(self, text):
-        raise KeyError(text)
-
-    @command
-    async def never(self):
-        await trio.sleep_forever()
-
-    @command
-    async def quit(self):
-        await self.exit()
-
-    @command
-    async def seen_values(self):
-        return self.seen
 
 
 async def test_a_call_reaches_a_service_on_another_node_by_address(autojump_clock):

@@ -8,7 +8,7 @@ import logging
 
 import pytest
 import trio
-from cluster_setup import HOST, WAIT, NodeProcess, free_port, node_config, wait_until
+from cluster_setup import HOST, WAIT, NodeProcess, Store, free_port, node_config, wait_until
 from redis_setup import TTL, raw_redis, redis_config, redis_node, redis_nodes, redis_table
 
 from meshnet import (
@@ -25,20 +25,6 @@ from meshnet.cluster.cluster import ClusterNameError
 from meshnet.cluster.redis_discovery import RedisUnavailable
 
 SERVICES = "redis_node_services"
-
-
-class Store(Service):
-    async def init(self, name=".store"):
-        self.data = {}
-        self.register(name)
-
-    @command
-    async def set(self, key, value):
-        self.data[key] = value
-
-    @command
-    async def get(self, key):
-        return self.data.get(key)
 
 
 class Counter(Service):

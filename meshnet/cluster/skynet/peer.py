@@ -37,7 +37,6 @@ session with the payload ``skynet.pack(command, *args)``; a send is a push (no a
 from __future__ import annotations
 
 import logging
-import random
 from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
@@ -47,8 +46,8 @@ import trio
 from trio.lowlevel import Abort, Task, current_task, reschedule, wait_task_rescheduled
 
 from meshnet.address import Address, AddressError, format_address
-from meshnet.cluster.link import BACKOFF_FIRST, BACKOFF_MAX, CONNECTING, DOWN, UP
 from meshnet.cluster.members import Member
+from meshnet.cluster.peer_connection import DOWN, PeerConnection
 from meshnet.cluster.skynet import seri, wire
 from meshnet.errors import CallError, NodeDown, NoSuchService, UnknownKind
 from meshnet.message import REQUEST, Message
@@ -67,15 +66,15 @@ NOT_FOUND = ("Invalid name", "name not found")
 """skynet's error texts for a name (or address) that reaches no service."""
 
 
-class SkynetPeer:
+class SkynetPeer(PeerConnection):
     """The connection to one skynet node; see the module docstring. It offers what the
     cluster asks of a ``Link``: ``run``, ``check``, ``wait_up``, ``stop``, ``state``."""
 
+    what = "connection to skynet node"
+
     def __init__(self, cluster: Cluster, member: Member) -> None:
+        super().__init__(member, logger)
         self.cluster = cluster
-        self.member = member
-        self.state = CONNECTING
-        self.down_reason = "not connected yet"
         self.wanted = True
         self.sent_messages = 0
         self.lost_messages = 0
@@ -90,11 +89,7 @@ class SkynetPeer:
         self._unsent = 0
         self._senders: deque[_Sender] = deque()
         self._wake = trio.Event()
-        self._up = trio.Event()
-        self._failures = 0
         self._waiting: trio.CancelScope | None = None
-        self._serving: trio.CancelScope | None = None
-        self._end_reason: str | None = None
 
     def __repr__(self) -> str:
         return f"<SkynetPeer {self.member.name} ({self.state})>"
@@ -120,11 +115,6 @@ class SkynetPeer:
         if self.state == DOWN:
             raise NodeDown(self.member.name, f"the connection is down: {self.down_reason}")
 
-    async def wait_up(self) -> None:
-        """Wait until the connection is up (the caller bounds the wait)."""
-        while self.state != UP:
-            await self._up.wait()
-
     def stop(self, reason: str) -> None:
         """The node left the cluster's view, or this node leaves: close for good (what
         waits to be sent fails with ``NodeDown``)."""
@@ -140,7 +130,7 @@ class SkynetPeer:
         while self.wanted and not self.member.absent:
             stream = None
             with trio.CancelScope() as self._waiting:
-                await trio.sleep(self._delay())
+                await trio.sleep(self._backoff())
                 stream = await self._dial()
             self._waiting = None
             if stream is not None:
@@ -171,12 +161,6 @@ class SkynetPeer:
 
     # --- helpers: the connection ---------------------------------------------------------
 
-    def _delay(self) -> float:
-        if not self._failures:
-            return 0.0
-        delay = min(BACKOFF_MAX, BACKOFF_FIRST * 2 ** (self._failures - 1))
-        return delay * random.uniform(0.5, 1.0)
-
     async def _dial(self) -> trio.SocketStream | None:
         member = self.member
         timeout = self.cluster.config.connect_timeout
@@ -191,11 +175,7 @@ class SkynetPeer:
         return None
 
     async def _serve(self, stream: trio.SocketStream) -> None:
-        self.state = UP
-        self._failures = 0
-        self._end_reason = None
-        self._up.set()
-        logger.info("connection to skynet node %s is up", self.member.name)
+        self._mark_up()
         try:
             async with trio.open_nursery() as nursery:
                 self._serving = nursery.cancel_scope
@@ -218,21 +198,9 @@ class SkynetPeer:
             logger.warning("skynet node %s broke the protocol: %s", self.member.name, exc)
             self._end(f"protocol error: {exc}")
 
-    def _end(self, reason: str) -> None:
-        if self._end_reason is None:
-            self._end_reason = reason
-        if self._serving is not None:
-            self._serving.cancel()
-
     def _fail(self, reason: str) -> None:
         """The skynet node cannot be reached: fail what waits on it."""
-        (logger.warning if self.state == UP else logger.info)(
-            "connection to skynet node %s is down: %s", self.member.name, reason
-        )
-        self.state, self.down_reason = DOWN, reason
-        self._failures += 1
-        if self._up.is_set():  # a new one for the next connection (none waits on a set one)
-            self._up = trio.Event()
+        self._mark_down(reason)
         self.lost_messages += len(self._out)
         self._out.clear()
         self._unsent = 0
