@@ -19,8 +19,11 @@
 
 A handler gets the ``Client`` (router, fd, bound user) and the validated body, and returns
 the reply body, which is checked against the message's declared reply. ``ClientError``
-becomes an error reply with exactly its text; any other exception is logged with its
-traceback here and becomes the error reply ``internal error``. For a request with session
+becomes an error reply with exactly its text. A service the handler called that could not
+be reached (``NoSuchService``, ``NodeDown``, ``CallTimeout``, ``Busy``, ``ServiceExited``)
+is logged as a warning and becomes ``service unavailable``, as when the router cannot
+reach the backend itself: the client may try again later. Any other exception is logged
+with its traceback here and becomes the error reply ``internal error``. For a request with session
 0 the return value is dropped (errors still reach the client, as notices).
 
 ``push`` writes a server message to one client or several, ``broadcast`` to every client
@@ -34,13 +37,16 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, ClassVar, TypeVar
 
-from meshnet.errors import MeshnetError
+from meshnet.errors import Busy, CallTimeout, MeshnetError, NodeDown, NoSuchService, ServiceExited
 from meshnet.gate.connections import connections
 from meshnet.gate.proto import Protocol
-from meshnet.gate.router import INTERNAL_ERROR, Client, push_to
+from meshnet.gate.router import INTERNAL_ERROR, UNAVAILABLE, Client, push_to
 from meshnet.service import Service, command
 
 logger = logging.getLogger(__name__)
+
+UNREACHABLE = (NoSuchService, NodeDown, CallTimeout, Busy, ServiceExited)
+"""What a handler's own calls raise when the service they need cannot be reached now."""
 
 Handler = Callable[[Any, Client, dict[str, Any]], Awaitable[Any]]
 H = TypeVar("H", bound=Handler)
@@ -113,6 +119,9 @@ class Backend(Service):
             return None
         except ClientError as exc:
             text = str(exc)
+        except UNREACHABLE as exc:
+            logger.warning("handling %s (session %d): %s: %s", name, session, UNAVAILABLE, exc)
+            text = UNAVAILABLE
         except Exception:
             logger.exception("handling %s (session %d) failed", name, session)
             text = INTERNAL_ERROR

@@ -18,6 +18,7 @@ from demo_setup import (
 
 from demo_game.client import hub_flow, secure_flow
 from demo_game.connection import open_hub
+from demo_game.names import CLUSTER_ACCOUNTS
 from meshnet.login.client import login
 from meshnet.login.gateclient import HandshakeRefused, connect_gate
 
@@ -98,3 +99,14 @@ async def test_a_new_login_detaches_the_previous_one_from_the_agent_on_the_game_
         with pytest.raises(HandshakeRefused):
             await old.reconnect()
         await new.aclose()
+
+
+async def test_a_signin_while_the_accounts_are_gone_is_service_unavailable(tmp_path):
+    async with cluster_demo(tmp_path) as cluster:
+        await signed_up(cluster)
+        accounts = cluster.registered("accounts", CLUSTER_ACCOUNTS)
+        await cluster.nodes["accounts"].kill(accounts)
+        async with open_hub(HOST, cluster.demo.hub) as hub:
+            refused = await hub.request("signin", CREDENTIALS)
+            assert refused.reply.error == "service unavailable"
+            assert (await hub.request("ping")).reply.error == "not authenticated"  # served on

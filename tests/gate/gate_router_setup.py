@@ -88,6 +88,8 @@ class Auth(Backend):
             raise ClientError("you asked for it")
         if body["how"] == "reply":
             return {"ok": "not a bool"}
+        if body["how"] == "downstream":
+            return await self.call(".nobody_here", "anything")
         raise KeyError("a bug")
 
     @handles("slow")

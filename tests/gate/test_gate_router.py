@@ -74,6 +74,17 @@ async def test_client_error_text_and_internal_errors(node, kind, caplog):
     assert all(r.address != "-" for r in logged)  # logged inside the backend service
 
 
+async def test_a_service_the_handler_cannot_reach_is_service_unavailable(node, kind, caplog):
+    router, port, *_ = await start_game(node, kind)
+    async with connect(kind, port) as connection:
+        player = Player(connection)
+        assert (await player.ask("fail", {"how": "downstream"})).error == "service unavailable"
+        assert (await player.ask("signin", {"user": "carol"})).ok  # the connection stays
+    logged = [r for r in caplog.records if r.name == "meshnet.gate.backend"]
+    assert [r.levelname for r in logged] == ["WARNING"]
+    assert ".nobody_here" in logged[0].getMessage()
+
+
 async def test_a_reply_too_large_for_one_packet_is_an_internal_error(node, kind, caplog):
     router, port, *_ = await start_game(node, kind)
     async with connect(kind, port) as connection:
