@@ -13,6 +13,7 @@ from meshnet.errors import MeshnetError
 from meshnet.hostport import HostPortError, is_loopback, parse_hostport
 from meshnet.sections import Section, registered_sections
 from meshnet.watchdog import DEFAULT_SLOW_HANDLER
+from meshnet.workers import MAX_WORKERS, Worker, current_worker
 
 NO_TIMEOUT = "none"
 """``call_timeout = "none"``: calls without a timeout of their own wait forever."""
@@ -44,6 +45,16 @@ class NodeConfig:
     """Where the metrics endpoint and status page listen (``meshnet.metrics``)."""
     slow_handler: float | None = DEFAULT_SLOW_HANDLER
     """Seconds a handler may hold the event loop before it is logged (None: never)."""
+    workers: int = 1
+    """Node processes sharing the client-facing ports (``meshnet.workers``)."""
+    worker: Worker | None = None
+    """Which of them this process is, if it is one; the name, id, console and metrics
+    above are then already this worker's."""
+
+    @property
+    def supervises(self) -> bool:
+        """True if this process runs no node but supervises ``workers`` worker processes."""
+        return self.workers > 1 and self.worker is None
 
 
 def load_config(path: str | Path) -> NodeConfig:
@@ -74,6 +85,7 @@ _SCHEMA: dict[str, dict[str, tuple[type | tuple[type, ...], bool]]] = {
         "console_password": (str, False),
         "metrics": (str, False),
         "slow_handler": ((int, float, str), False),
+        "workers": (int, False),
     },
     "start": {
         "service": (str, True),
@@ -106,10 +118,19 @@ def _build(path: Path, raw: dict[str, Any]) -> NodeConfig:
     paths = node.get("paths", [])
     if not all(isinstance(p, str) for p in paths):
         raise ConfigError(f"{path}: node.paths must be a list of directory names")
+    workers = _workers(path, node)
+    worker = current_worker() if workers > 1 else None
+    name, node_id = node["name"], node["id"]
+    metrics = _hostport(path, "metrics", node.get("metrics"))
+    if worker is not None:
+        name, node_id = worker.node_name(), worker.node_id()
+        console, metrics = _offset(console, worker.index), _offset(metrics, worker.index)
+    # A supervisor runs no node: its workers read the packages' sections.
+    wanted = {} if workers > 1 and worker is None else extensions
     return NodeConfig(
         path=path,
-        name=node["name"],
-        node_id=node["id"],
+        name=name,
+        node_id=node_id,
         start_service=start["service"],
         start_args=start.get("args", []),
         log_level=level,
@@ -117,15 +138,44 @@ def _build(path: Path, raw: dict[str, Any]) -> NodeConfig:
         strict_codec=node.get("strict_codec", False),
         paths=[(path.parent / p).resolve() for p in paths],
         sections=[
-            (section, _parse_section(path, name, section, raw[name], node["name"]))
-            for name, section in extensions.items()
-            if name in raw
+            (section, _parse_section(path, key, section, raw[key], name))
+            for key, section in wanted.items()
+            if key in raw
         ],
         console=console,
         console_password=password,
-        metrics=_hostport(path, "metrics", node.get("metrics")),
+        metrics=metrics,
         slow_handler=slow_handler,
+        workers=workers,
+        worker=worker,
     )
+
+
+def _workers(path: Path, node: dict[str, Any]) -> int:
+    workers = node.get("workers", 1)
+    if not 1 <= workers <= MAX_WORKERS:
+        raise ConfigError(
+            f"{path}: node.workers must be between 1 and {MAX_WORKERS}, not {workers}"
+        )
+    if node["id"] + workers - 1 > 255:
+        raise ConfigError(
+            f"{path}: node.workers = {workers} from node.id {node['id']} needs ids up to "
+            f"{node['id'] + workers - 1}, past 255 (worker i has id node.id + i)"
+        )
+    worker = current_worker()
+    if worker is not None and workers > 1 and worker.count != workers:
+        raise ConfigError(
+            f"{path}: node.workers is {workers}, but this worker was started as one of "
+            f"{worker.count}"
+        )
+    return workers
+
+
+def _offset(hostport: tuple[str, int] | None, index: int) -> tuple[str, int] | None:
+    """A worker's own port: the configured one + its index (0 stays 0, "pick one")."""
+    if hostport is None or hostport[1] == 0:
+        return hostport
+    return hostport[0], hostport[1] + index
 
 
 def _parse_section(path: Path, name: str, section: Section, table: Any, node_name: str) -> Any:

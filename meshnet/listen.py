@@ -18,6 +18,7 @@ import trio
 
 from meshnet.context import current_service
 from meshnet.errors import MeshnetError
+from meshnet.workers import shared_ports
 
 logger = logging.getLogger(__name__)
 
@@ -102,16 +103,29 @@ class Listener:
                 return streams
 
 
-async def open_listeners(host: str, port: int, backlog: int | None = None) -> list[Listener]:
+async def open_listeners(
+    host: str, port: int, backlog: int | None = None, *, shared: bool | None = None
+) -> list[Listener]:
     """Listen on ``host:port`` (port 0: a free one) on every address ``host`` names.
+
+    ``shared``: bind with ``SO_REUSEPORT``, so the node's other worker processes listen on
+    the same port and the kernel spreads connections over them; None (the default) means
+    "when this process is a worker" (``meshnet.workers``). Listeners each worker must own
+    alone (cluster links, console, metrics) pass False.
 
     ``ListenError`` says which service could not listen where, and why (the port is
     taken, the address is not this machine's, ...)."""
+    if shared is None:
+        shared = shared_ports()
     try:
-        listeners = await trio.open_tcp_listeners(port, host=host, backlog=backlog)
+        if shared:
+            sockets = await _bind_shared(host, port, backlog)
+        else:
+            opened = await trio.open_tcp_listeners(port, host=host, backlog=backlog)
+            sockets = [socket.socket(fileno=listener.socket.detach()) for listener in opened]
     except OSError as exc:
         raise ListenError(f"{_who()} cannot listen on {host}:{port}: {exc}") from exc
-    return [Listener(socket.socket(fileno=listener.socket.detach())) for listener in listeners]
+    return [Listener(sock) for sock in sockets]
 
 
 FD_RESERVE = 64
@@ -157,6 +171,29 @@ def warn_if_fd_limit_low() -> None:
             FD_RESERVE,
             needed,
         )
+
+
+async def _bind_shared(host: str, port: int, backlog: int | None) -> list[socket.socket]:
+    """trio's ``open_tcp_listeners``, with ``SO_REUSEPORT`` set before each bind."""
+    infos = await trio.socket.getaddrinfo(
+        host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+    )
+    sockets: list[socket.socket] = []
+    try:
+        for family, kind, proto, _, address in infos:
+            sock = socket.socket(family, kind, proto)
+            sockets.append(sock)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+            if family == socket.AF_INET6:
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            sock.bind(address)
+            sock.listen(socket.SOMAXCONN if backlog is None else backlog)
+    except OSError:
+        for sock in sockets:
+            sock.close()
+        raise
+    return sockets
 
 
 class ListenError(MeshnetError):

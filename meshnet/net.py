@@ -38,18 +38,21 @@ async def serve_tcp(
     *,
     backlog: int | None = None,
     limits: ConnectionLimits | None = None,
+    shared: bool | None = None,
 ) -> tuple[int, trio.CancelScope]:
     """Listen on ``host:port`` (port 0 picks a free one) and serve each connection with
     ``handler`` in a task of ``service``.
 
     ``limits`` (default: ``maxclient`` 1024, no per-address limit) caps the connections
-    served at once; one over a limit is closed at once, and logged.
+    served at once; one over a limit is closed at once, and logged. ``shared``: as for
+    ``meshnet.listen.open_listeners`` (by default, a worker shares the port with the
+    node's other workers).
 
     Returns the bound port and a scope that, when cancelled, stops listening and closes the
     connections it accepted (their handlers run inside it).
     """
     limits = ConnectionLimits() if limits is None else limits
-    listeners = await open_listeners(host, port, backlog)
+    listeners = await open_listeners(host, port, backlog, shared=shared)
     scope = service.fork(_serve_all, listeners, _guarded(handler, limits), limits.maxclient)
     logger.info("listening on %s:%d", host, listeners[0].port)
     return listeners[0].port, scope

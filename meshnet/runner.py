@@ -25,14 +25,11 @@ from meshnet.listen import warn_if_fd_limit_low
 from meshnet.loader import load_service_class
 from meshnet.log import configure
 from meshnet.node import Node, open_node
+from meshnet.workers import LIFELINE_ENV, READY_FD_ENV
 
 logger = logging.getLogger(__name__)
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
-READY_FD_ENV = "MESHNET_READY_FD"
-"""If set, the number of a file descriptor (a pipe the parent process made) on which the
-node writes ``ready`` once its start service is up, then closes it: a launcher learns that
-this very process listens (and not another one on the same ports)."""
 
 
 def run_node(config: NodeConfig) -> int:
@@ -41,8 +38,15 @@ def run_node(config: NodeConfig) -> int:
     Import and start errors propagate as meshnet errors for the CLI to print; once the
     node runs, the first SIGINT/SIGTERM stops it cleanly, running every exit hook, and a
     second one during that shutdown ends the process at once (see the module docstring).
+    A config with ``workers`` > 1 runs their supervisor instead (``meshnet.supervisor``).
     """
     configure(config.log_level)
+    if config.supervises:
+        from meshnet.supervisor import check_workers, supervise
+
+        check_workers(config)
+        with _stop_signals() as stop:
+            return trio.run(supervise, config, stop)
     for path in config.paths:
         sys.path.insert(0, str(path))
     start_class = load_service_class(config.start_service)
@@ -86,6 +90,12 @@ class StopRequest:
     def finish(self) -> None:
         """The node has stopped: signals from now on change nothing."""
         self._finished = True
+
+    def request(self, signum: int) -> None:
+        """Ask for a stop as signal ``signum`` would, from inside the trio loop."""
+        if self.signum is None and self._requested is not None:
+            self.signum = signum
+            self._requested.set()
 
     def handle(self, signum: int, frame: FrameType | None) -> None:
         """The signal handler (runs in the main thread, between two bytecodes)."""
@@ -147,15 +157,29 @@ async def _serve(
             except ServiceStartError as exc:
                 return exc
             warn_if_fd_limit_low()
-            _notify_ready()
-            signum = await stop.wait()
+            notify_ready()
+            async with trio.open_nursery() as watch:
+                watch.start_soon(_watch_supervisor, stop)
+                signum = await stop.wait()
+                watch.cancel_scope.cancel()
             logger.info("received %s: stopping", signal.Signals(signum).name)
     finally:
         stop.finish()
     return None
 
 
-def _notify_ready() -> None:
+async def _watch_supervisor(stop: StopRequest) -> None:
+    """In a worker: stop, as on SIGTERM, once the supervisor is gone (``meshnet.supervisor``)."""
+    fd = os.environ.get(LIFELINE_ENV)
+    if fd is None:
+        return
+    await trio.lowlevel.wait_readable(int(fd))
+    logger.warning("the supervisor is gone: stopping this worker")
+    stop.request(signal.SIGTERM)
+
+
+def notify_ready() -> None:
+    """Write ``ready`` on ``MESHNET_READY_FD`` and close it, if the launcher gave one."""
     fd = os.environ.pop(READY_FD_ENV, None)
     if fd is None:
         return

@@ -236,7 +236,7 @@ class Cluster:
         host, port = self.config.listen or (
             (me.host, me.port) if me is not None else ("127.0.0.1", 0)
         )
-        listeners = await open_listeners(host, port)
+        listeners = await open_listeners(host, port, shared=False)
         self.port = listeners[0].port
         logger.info("cluster links on %s:%d", host, self.port)
         return listeners

@@ -38,7 +38,9 @@ from meshnet.cluster.skynet.config import (
     SkynetSettings,
     parse_skynet,
 )
+from meshnet.cluster.workers import WorkersClusterError, worker_table
 from meshnet.errors import MeshnetError
+from meshnet.workers import current_worker
 
 MIN_SECRET = 16
 REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
@@ -103,7 +105,14 @@ _KEYS: dict[str, tuple[type | tuple[type, ...], str]] = {
 
 
 def parse_cluster(table: dict[str, Any], base: Path, node_name: str) -> ClusterConfig:
-    """A ``ClusterConfig`` from the ``[cluster]`` table of a config in directory ``base``."""
+    """A ``ClusterConfig`` from the ``[cluster]`` table of a config in directory ``base``
+    (as this worker reads it, in a node run as workers: ``meshnet.cluster.workers``)."""
+    worker = current_worker()
+    if worker is not None:
+        try:
+            table = worker_table(table, worker)
+        except WorkersClusterError as exc:
+            raise ClusterConfigError(str(exc)) from None
     for key, value in table.items():
         if key not in _KEYS:
             raise ClusterConfigError(f"unknown key 'cluster.{key}' (known: {', '.join(_KEYS)})")

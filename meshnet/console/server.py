@@ -58,7 +58,7 @@ class ConsoleServer(Service):
                 "without a password: give it one (node.console_password)"
             )
         self._password = password
-        self._port, _ = await serve_tcp(self, self._serve, host, port)
+        self._port, _ = await serve_tcp(self, self._serve, host, port, shared=False)
         logger.info("debug console on %s:%d", host, self._port)
 
     @command

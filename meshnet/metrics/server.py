@@ -37,7 +37,7 @@ class MetricsServer(Service):
         self.registry = node_registry(self.node)
         self.history = StatusHistory()
         self.page = PAGE.read_bytes()
-        self._port, _ = await serve_tcp(self, self._serve, host, port)
+        self._port, _ = await serve_tcp(self, self._serve, host, port, shared=False)
         self.fork(self._record_history)
         logger.info(
             "metrics on http://%s:%d/metrics, status page on http://%s:%d/",

@@ -79,7 +79,9 @@ class SkynetListener(Service):
         host, port = self.settings.listen
         self.register(NAME)
         limits = ConnectionLimits(maxclient=self.settings.max_connections)
-        self.port, _ = await serve_tcp(self, self._connection, host, port, limits=limits)
+        self.port, _ = await serve_tcp(
+            self, self._connection, host, port, limits=limits, shared=False
+        )
         logger.info(
             "skynet nodes may call %s on %s:%d",
             ", ".join(self.settings.expose),
