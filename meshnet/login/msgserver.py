@@ -9,6 +9,15 @@ and answered ``content | u8 ok | u32 BE session`` (ok 0 and empty content when t
 raised). Answers are cached per user so a client that reconnects with the next index gets
 them back without running the requests again (``meshnet.login.msgstate``).
 
+A msgserver may be one of several that share a port (a node run as ``workers = N``,
+``meshnet.workers``), each owning some users. A handshake for a user this one does not
+own (``handshake_owner`` names the msgserver that does) is relayed: this server sends the
+connection's packets, in order, to the owner (``relay_handshake``, ``relay_packet``,
+``relay_closed``), and the owner, which holds the user's secret, index and response cache,
+answers through this one (``relay_write``, ``relay_close``, ``relay_pause``,
+``relay_resume``). So a reconnect the kernel hands to another worker still gets ``200 OK``
+and its cached answers. If either side's node goes away, the connection is closed.
+
 Differences from skynet, on purpose: a new successful handshake closes the user's previous
 connection (skynet leaves it open), and requests the server had not read from that
 connection yet are dropped, so each session still runs at most once: the client's resend on
@@ -36,11 +45,14 @@ What a client can hold is bounded (the gate conf keys, ``meshnet.gate.conf``):
 from __future__ import annotations
 
 import logging
+import math
 from collections import Counter
 from collections.abc import Iterator, Mapping
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
-from meshnet.errors import MeshnetError
+import trio
+
+from meshnet.errors import CallError, MeshnetError
 from meshnet.gate.conf import parse_conf
 from meshnet.gate.framing import MAX_PAYLOAD
 from meshnet.gate.gateserver import GateServer
@@ -77,6 +89,17 @@ class MsgServerError(MeshnetError):
     """The msgserver was misused: no server name, a user logged in twice, ..."""
 
 
+class Remote(NamedTuple):
+    """A connection of another msgserver (``gate``), relayed to this one, its user's owner."""
+
+    gate: int
+    fd: int
+
+
+Target = int | Remote
+"""A connection the msgserver answers: one of its own (an fd) or a relayed one."""
+
+
 class MsgServer(GateServer):
     """Base class of msgservers: override the ``*_handler`` methods.
 
@@ -98,8 +121,12 @@ class MsgServer(GateServer):
         self._users: dict[bytes, User] = {}
         self._handshaking: dict[int, str] = {}
         """Connections whose first packet (the handshake) has not come yet -> their peer."""
-        self._connections: dict[int, User] = {}
-        """Connections past their handshake -> their user."""
+        self._connections: dict[Target, User] = {}
+        """Connections past their handshake (own or relayed) -> their user."""
+        self._relayed: dict[int, int | str] = {}
+        """Own connections relayed to their user's owner -> that msgserver."""
+        self._relay_out: trio.MemorySendChannel[tuple[int, str, tuple[Any, ...]]] | None = None
+        """What to tell the msgservers whose connections are relayed here, in order."""
         self.msgserver_handshakes: Counter[str] = Counter()
         """Handshakes by the status code answered (``"200"``, ``"404"``, ...)."""
         self.msgserver_cache_hits = 0
@@ -139,6 +166,11 @@ class MsgServer(GateServer):
     async def register_handler(self, servername: bytes) -> None:
         """The server opened as game server ``servername``."""
 
+    def handshake_owner(self, uid: bytes) -> int | str | None:
+        """The msgserver that owns user ``uid`` (its address or name) when it is not this
+        one, else None (the default: every user is this server's, as in skynet)."""
+        return None
+
     # --- commands -------------------------------------------------------------------
 
     @command
@@ -156,6 +188,8 @@ class MsgServer(GateServer):
         if self._handshakes is None:
             self._handshakes = Heartbeats(0.0, "no handshake within {period:g}s", abort=True)
             self.fork(self._handshakes.run)
+            self._relay_out, queued = trio.open_memory_channel(math.inf)
+            self.fork(self._tell_relays, queued)
         self._handshakes.period = limits.handshake_timeout
         ports = await super().open(gate_conf)
         await self.register_handler(self.servername)
@@ -174,6 +208,51 @@ class MsgServer(GateServer):
     @command
     async def kick(self, uid: Any, subid: Subid) -> None:  # type: ignore[override]
         await self.kick_handler(uid, subid)
+
+    # --- relaying: the owner's side -------------------------------------------------
+
+    @command
+    async def relay_handshake(self, gate: int, fd: int, peer: str, packet: bytes) -> None:
+        """Msgserver ``gate`` relays its connection ``fd``, whose first packet is this."""
+        user = self._handshake(Remote(gate, fd), peer, packet)
+        if user is not None:
+            await self.connect_handler(user.username)
+
+    @command
+    async def relay_packet(self, gate: int, fd: int, packet: bytes) -> None:
+        """A request on a connection relayed here."""
+        self._request(Remote(gate, fd), packet)
+
+    @command
+    async def relay_closed(self, gate: int, fd: int) -> None:
+        """A connection relayed here closed."""
+        await self._disconnected(Remote(gate, fd))
+
+    # --- relaying: the side the client is connected to ------------------------------
+
+    @command
+    async def relay_write(self, fd: int, payload: bytes) -> None:
+        """The owner answers on our connection ``fd``."""
+        if fd in self._relayed:
+            self.connections.write(fd, payload)
+
+    @command
+    async def relay_close(self, fd: int) -> None:
+        """The owner closes our connection ``fd`` (after what it wrote before)."""
+        if fd in self._relayed:
+            self.closeclient(fd)
+
+    @command
+    async def relay_pause(self, fd: int) -> None:
+        """The owner's user has ``max_in_flight`` requests running: stop reading ``fd``."""
+        if fd in self._relayed:
+            self.pauseclient(fd)
+
+    @command
+    async def relay_resume(self, fd: int) -> None:
+        """Read ``fd`` again."""
+        if fd in self._relayed:
+            self.resumeclient(fd)
 
     # --- for subclasses -------------------------------------------------------------
 
@@ -202,7 +281,7 @@ class MsgServer(GateServer):
             raise MsgServerError(f"user {username!r} is not logged in here")
         if user.target is not None:
             del self._connections[user.target]
-            self.closeclient(user.target)
+            self._close(user.target)
 
     def ip(self, username: bytes) -> str | None:
         """``host:port`` of the user's connection, if it has one."""
@@ -247,58 +326,130 @@ class MsgServer(GateServer):
 
     async def disconnect(self, fd: int) -> None:
         self._stop_handshake(fd)
-        user = self._connections.pop(fd, None)
-        if user is not None and user.leave(fd):
-            await self.disconnect_handler(user.username)
+        owner = self._relayed.pop(fd, None)
+        if owner is not None:
+            await self._relay(owner, "relay_closed", self.address, fd)
+            return
+        await self._disconnected(fd)
 
     async def message(self, fd: int, packet: bytes) -> None:
+        owner = self._relayed.get(fd)
+        if owner is not None:
+            if not await self._relay(owner, "relay_packet", self.address, fd, packet):
+                self.closeclient(fd)
+            return
         peer = self._stop_handshake(fd) if fd in self._handshaking else None
-        if peer is not None:
-            user = self._handshake(fd, peer, packet)
-            if user is not None:
-                await self.connect_handler(user.username)
+        if peer is None:
+            self._request(fd, packet)
             return
-        user = self._connections[fd]
-        try:
-            request = unpack_request(packet)
-            step = user.request(fd, request)
-        except (TruncatedPacket, SessionConflict) as exc:
-            logger.warning("connection %d of %s: %s; closing it", fd, user.username.decode(), exc)
-            self.closeclient(fd)
+        owner = self.handshake_owner(_handshake_uid(packet))
+        if owner is not None:
+            self._relayed[fd] = owner
+            if not await self._relay(owner, "relay_handshake", self.address, fd, peer, packet):
+                self.closeclient(fd)
             return
-        if isinstance(step, Entry):
-            user.running += 1
-            if user.running >= self._max_in_flight:
-                self.pauseclient(fd)  # read on once one of them is answered
-            self.fork(self._answer, user, step, request)
-        elif step is not None:
-            self.msgserver_cache_hits += 1
-            self._send(user, step)
+        user = self._handshake(fd, peer, packet)
+        if user is not None:
+            await self.connect_handler(user.username)
 
     # --- helpers --------------------------------------------------------------------
 
-    def _handshake(self, fd: int, peer: str, packet: bytes) -> User | None:
+    def _handshake(self, fd: Target, peer: str, packet: bytes) -> User | None:
         """Answer a connection's handshake; return its user if it was accepted."""
         status, user, index = check_handshake(self._users, packet)
         if user is not None and user.target is None and len(self._connections) >= self.maxclient:
             status, user = SERVICE_UNAVAILABLE, None
         self.msgserver_handshakes[status[:3].decode()] += 1
-        self.connections.write(fd, status)
+        self._write(fd, status)
         if user is None:
-            logger.info("connection %d from %s: handshake refused: %s", fd, peer, status.decode())
-            self.closeclient(fd)
+            logger.info("connection %s from %s: handshake refused: %s", fd, peer, status.decode())
+            self._close(fd)
             return None
         previous = user.accept(fd, index, peer)
         self._connections[fd] = user
         if previous is not None:
             logger.info(
-                "%s: connection %d supersedes connection %d", user.username.decode(), fd, previous
+                "%s: connection %s supersedes connection %s", user.username.decode(), fd, previous
             )
             del self._connections[previous]
-            self.closeclient(previous)
+            self._close(previous)
         if user.running >= self._max_in_flight:
-            self.pauseclient(fd)
+            self._pause(fd)
         return user
+
+    def _request(self, fd: Target, packet: bytes) -> None:
+        """A packet after the handshake on connection ``fd``: run it, or answer it from
+        the cache."""
+        user = self._connections.get(fd)
+        if user is None:
+            return  # a relayed connection whose handshake was refused, or superseded
+        try:
+            request = unpack_request(packet)
+            step = user.request(fd, request)
+        except (TruncatedPacket, SessionConflict) as exc:
+            logger.warning("connection %s of %s: %s; closing it", fd, user.username.decode(), exc)
+            self._close(fd)
+            return
+        if isinstance(step, Entry):
+            user.running += 1
+            if user.running >= self._max_in_flight:
+                self._pause(fd)  # read on once one of them is answered
+            self.fork(self._answer, user, step, request)
+        elif step is not None:
+            self.msgserver_cache_hits += 1
+            self._send(user, step)
+
+    async def _disconnected(self, fd: Target) -> None:
+        user = self._connections.pop(fd, None)
+        if user is not None and user.leave(fd):
+            await self.disconnect_handler(user.username)
+
+    def _write(self, fd: Target, payload: bytes) -> None:
+        if isinstance(fd, Remote):
+            self._tell(fd, "relay_write", payload)
+        else:
+            self.connections.write(fd, payload)
+
+    def _close(self, fd: Target) -> None:
+        if isinstance(fd, Remote):
+            self._tell(fd, "relay_close")
+        else:
+            self.closeclient(fd)
+
+    def _pause(self, fd: Target) -> None:
+        if isinstance(fd, Remote):
+            self._tell(fd, "relay_pause")
+        else:
+            self.pauseclient(fd)
+
+    def _resume(self, fd: Target) -> None:
+        if isinstance(fd, Remote):
+            self._tell(fd, "relay_resume")
+        else:
+            self.resumeclient(fd)
+
+    def _tell(self, fd: Remote, name: str, *args: Any) -> None:
+        """Queue ``name`` for the msgserver whose connection ``fd`` is (in order)."""
+        assert self._relay_out is not None
+        self._relay_out.send_nowait((fd.gate, name, (fd.fd, *args)))
+
+    async def _tell_relays(self, queued: trio.MemoryReceiveChannel[Any]) -> None:
+        """Send what ``_tell`` queued; a relaying msgserver gone means its connection is."""
+        async for gate, name, args in queued:
+            try:
+                await self.send(gate, name, *args)
+            except CallError as exc:
+                logger.info("connection %d of msgserver %s is gone: %s", args[0], gate, exc)
+                await self._disconnected(Remote(gate, args[0]))
+
+    async def _relay(self, owner: int | str, name: str, *args: Any) -> bool:
+        """Tell the owner of a relayed connection; False if it cannot be reached."""
+        try:
+            await self.send(owner, name, *args)
+        except CallError as exc:
+            logger.warning("cannot relay to msgserver %s: %s; closing the connection", owner, exc)
+            return False
+        return True
 
     def _stop_handshake(self, fd: int) -> str | None:
         """Forget connection ``fd``'s wait for its handshake; its peer if it waited."""
@@ -325,13 +476,13 @@ class MsgServer(GateServer):
         finally:
             user.running -= 1
             if user.running < self._max_in_flight and user.target is not None:
-                self.resumeclient(user.target)
+                self._resume(user.target)
         self._send(user, user.answer(entry, request.session, content, ok))
 
     def _send(self, user: User, reply: Reply) -> None:
         """Send ``reply`` if its connection is still the user's (skynet drops it otherwise)."""
         if self._connections.get(reply.target) is user:
-            self.connections.write(reply.target, reply.payload)
+            self._write(reply.target, reply.payload)
 
 
 def _check_content(content: object) -> bytes:
@@ -342,6 +493,14 @@ def _check_content(content: object) -> bytes:
             f"response of {len(content)} bytes does not fit in a packet (at most {MAX_CONTENT})"
         )
     return content
+
+
+def _handshake_uid(packet: bytes) -> bytes:
+    """The uid a handshake names (``base64(uid)@...``); empty if it names none."""
+    try:
+        return base64decode(packet.partition(b"@")[0])
+    except (ValueError, MeshnetError):
+        return b""
 
 
 def _as_bytes(text: Text) -> bytes:
