@@ -18,7 +18,7 @@ from typing import Any
 
 from demo_game.accounts import AccountError, check_credentials
 from demo_game.accounts_service import BUSY, LIMITED, OK
-from demo_game.names import ACCOUNTS, AGENT, AUTH, MANAGER
+from demo_game.names import ACCOUNTS, AGENT, AUTH, MANAGER, owned
 from demo_game.proto import proto
 from meshnet.gate import Backend, Client, ClientError, handles
 
@@ -39,7 +39,7 @@ class Auth(Backend):
     async def signup(self, client: Client, body: dict[str, Any]) -> dict[str, bool]:
         """Create the account; ``{ok: false}`` if the name is taken."""
         user, password = _credentials(body)
-        status = await self.call(self.accounts, "signup", user, password)
+        status = await self.call(owned(self.accounts, user), "signup", user, password)
         if status == BUSY:
             raise ClientError(BUSY)
         return {"ok": status == OK}
@@ -50,7 +50,8 @@ class Auth(Backend):
         user, password = _credentials(body)
         if client.user is not None:
             raise ClientError(f"already signed in as {client.user}")
-        status, wait = await self.call(self.accounts, "verify", user, password, client.address)
+        accounts = owned(self.accounts, user)
+        status, wait = await self.call(accounts, "verify", user, password, client.address)
         if status == BUSY:
             raise ClientError(BUSY)
         if status == LIMITED:
@@ -58,7 +59,7 @@ class Auth(Backend):
         if status != OK:
             return {"ok": False}
         link = client.to_message()
-        agent = await self.call(self.manager, "attach", user, link)
+        agent = await self.call(owned(self.manager, user), "attach", user, link)
         if not await self.bind(client, AGENT, agent, user=user):
             await self.send(agent, "detach", link)  # the connection closed meanwhile
         return {"ok": True}

@@ -19,7 +19,7 @@ from typing import Any
 
 from demo_game.accounts import check_credentials
 from demo_game.accounts_service import BUSY, LIMITED, OK
-from demo_game.names import ACCOUNTS, LOGIN, MSGSERVER
+from demo_game.names import ACCOUNTS, LOGIN, MSGSERVER, owned
 from demo_game.proto import SIGNUP_SERVER
 from meshnet import command
 from meshnet.errors import MeshnetError
@@ -61,13 +61,14 @@ class DemoLogin(LoginServer):
         user, password = _text(fields.user, "user"), _text(fields.password, "password")
         check_credentials(user, password)
         if fields.server == SIGNUP:
-            status = await self.call(self.accounts, "signup", user, password)
+            status = await self.call(owned(self.accounts, user), "signup", user, password)
             refusal = f"user {user!r} is taken"
         elif fields.server != self.servername:
             raise Refused(f"unknown game server {fields.server!r}")
         else:
             address = self.client_address()
-            status, wait = await self.call(self.accounts, "verify", user, password, address)
+            accounts = owned(self.accounts, user)
+            status, wait = await self.call(accounts, "verify", user, password, address)
             if status == LIMITED:
                 raise Unavailable(f"too many failed sign-ins for {user!r}: {wait:.0f} s to wait")
             refusal = f"wrong user or password for {user!r}"
@@ -80,18 +81,30 @@ class DemoLogin(LoginServer):
     async def login_handler(self, server: bytes, uid: str, secret: bytes) -> Any:
         if server == SIGNUP:
             return None
-        previous = self.online.get(uid)
-        if previous is not None:
-            await self.call(MSGSERVER, "kick", uid, previous)
-        subid = await self.call(MSGSERVER, "login", uid, secret)
-        self.online[uid] = subid
-        return subid
+        owner = owned(LOGIN, uid)
+        if owner != LOGIN:  # another worker owns the user: its login server takes it
+            return await self.call(owner, "take_login", uid, secret)
+        return await self._take_login(uid, secret)
+
+    @command
+    async def take_login(self, uid: str, secret: bytes) -> Any:
+        """The login server of another worker hands over ``uid``, which this one owns."""
+        return await self._take_login(uid, secret)
 
     @command
     async def logout(self, uid: str, subid: Any) -> None:
         """The msgserver says ``uid``'s login ``subid`` ended."""
         if self.online.get(uid) == subid:
             del self.online[uid]
+
+    async def _take_login(self, uid: str, secret: bytes) -> Any:
+        """Kick the user's previous login out of the msgserver, hand the new one to it."""
+        previous = self.online.get(uid)
+        if previous is not None:
+            await self.call(MSGSERVER, "kick", uid, previous)
+        subid = await self.call(MSGSERVER, "login", uid, secret)
+        self.online[uid] = subid
+        return subid
 
 
 def _text(data: bytes, field: str) -> str:

@@ -16,7 +16,7 @@ import contextlib
 from dataclasses import dataclass
 from typing import Any
 
-from demo_game.names import AGENT, LOGIN, MANAGER, MSGSERVER
+from demo_game.names import AGENT, LOGIN, MANAGER, MSGSERVER, owned
 from demo_game.proto import pack_packets, proto
 from meshnet import CallError
 from meshnet.gate import Client
@@ -50,6 +50,12 @@ class DemoMsgServer(MsgServer):
 
     async def register_handler(self, servername: bytes) -> None:
         self.register(MSGSERVER)
+
+    def handshake_owner(self, uid: bytes) -> str | None:
+        """The msgserver of the worker owning ``uid``, when that is another worker (the
+        login server handed the login to that one)."""
+        owner = owned(MSGSERVER, uid.decode(errors="replace"))
+        return None if owner == MSGSERVER else owner
 
     async def login_handler(self, uid: str, secret: bytes) -> int:
         """Called by the login server, which kicks the user's previous login first."""
