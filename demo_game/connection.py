@@ -49,6 +49,11 @@ class HubClient:
         self._link = link
         self._session = 0
 
+    @classmethod
+    def on_stream(cls, stream: trio.SocketStream) -> HubClient:
+        """A client on a TCP connection already open to the hub."""
+        return cls(_TcpLink(stream))
+
     async def request(self, name: str, body: dict[str, Any] | None = None) -> Answer:
         """Send one request and wait for its reply (nothing else may be outstanding)."""
         self._session += 1
@@ -77,7 +82,7 @@ async def open_hub(host: str, port: int, *, ws: bool = False) -> AsyncIterator[H
     else:
         stream = await trio.open_tcp_stream(host, port)
         async with stream:
-            yield HubClient(_TcpLink(stream))
+            yield HubClient.on_stream(stream)
 
 
 class SecureClient:

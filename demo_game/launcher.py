@@ -17,7 +17,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from functools import partial
 from pathlib import Path
 from typing import IO, Any
@@ -186,9 +186,25 @@ def client_host(address: str) -> str:
 
 def free_port() -> int:
     """A TCP port nobody listens on right now, on the loopback interface."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+    return free_ports(1)
+
+
+def free_ports(count: int) -> int:
+    """The first of ``count`` consecutive TCP ports nobody listens on right now, on the
+    loopback interface (for a node of ``count`` workers, whose worker i takes port + i)."""
+    while True:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            first = probe.getsockname()[1]
+            if first + count > 65536:
+                continue
+            with ExitStack() as others:
+                try:
+                    for port in range(first + 1, first + count):
+                        others.enter_context(socket.socket()).bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+            return first
 
 
 def node_config(
@@ -198,15 +214,19 @@ def node_config(
     name: str = "demo",
     node_id: int = 1,
     cluster: dict[str, Any] | None = None,
+    node: dict[str, Any] | None = None,
 ) -> str:
     """A node config (TOML) running the demo game with ``settings`` (sections, as in
-    ``demo_game.settings``); with ``cluster``, its ``[cluster]`` table (strings, numbers)."""
+    ``demo_game.settings``); with ``cluster``, its ``[cluster]`` table (strings, numbers);
+    ``node``: more keys of ``[node]`` (``workers``, ``console``, ...)."""
     args = ",\n".join(
         f"  {{ {section} = {_inline(values)} }}" for section, values in settings.items()
     )
     text = (
         f'[node]\nname = "{name}"\nid = {node_id}\nlog_level = "{log_level}"\n'
-        f'call_timeout = 10.0\n\n[start]\nservice = "demo_game.main:Main"\nargs = [\n{args},\n]\n'
+        f"call_timeout = 10.0\n"
+        + "".join(f"{key} = {json.dumps(value)}\n" for key, value in (node or {}).items())
+        + f'\n[start]\nservice = "demo_game.main:Main"\nargs = [\n{args},\n]\n'
     )
     if cluster is not None:
         text += "\n[cluster]\n" + "".join(

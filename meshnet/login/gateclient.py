@@ -46,7 +46,14 @@ async def connect_gate(host: str, port: int, result: LoginResult, index: int) ->
 
     Raises ``HandshakeRefused`` for a non-200 reply; the connection is then closed.
     """
-    stream = await trio.open_tcp_stream(host, port)
+    return await handshake_gate(await trio.open_tcp_stream(host, port), host, port, result, index)
+
+
+async def handshake_gate(
+    stream: trio.SocketStream, host: str, port: int, result: LoginResult, index: int
+) -> GateConnection:
+    """``connect_gate`` on a connection already open to the msgserver at ``host:port``
+    (say, one that landed on a given worker of several sharing the port)."""
     connection = GateConnection(stream, host, port, result, index)
     try:
         await connection._handshake()
