@@ -17,11 +17,12 @@ from workers_setup import HOST, WAIT, PortPicker, connect_to_worker
 
 from demo_game.connection import HubClient
 from demo_game.launcher import node_config, start_node, stop_node, wait_ready
+from demo_game.names import MANAGER, owned
 from demo_game.proto import SIGNUP_SERVER, proto, unpack_packets
 from meshnet.address import Address
 from meshnet.login.client import login
 from meshnet.login.gateclient import handshake_gate
-from meshnet.workers import owner_index
+from meshnet.workers import WORKER_ENV, Worker, owner_index
 
 WORKERS = 2
 PASSWORD = "correct horse"
@@ -131,3 +132,11 @@ async def test_every_worker_serves_the_hub(demo):
             async with stream:
                 reply = await HubClient.on_stream(stream).request("ping")
             assert reply.reply.error == "not authenticated"
+
+
+def test_a_user_s_service_is_called_on_the_worker_that_owns_the_user(monkeypatch):
+    owner = owner_index("bob", WORKERS)
+    for index, expected in ((owner, MANAGER), (1 - owner, f"game-{owner}@{MANAGER}")):
+        monkeypatch.setenv(WORKER_ENV, Worker(index, WORKERS, "game", 10).to_env())
+        assert owned(MANAGER, "bob") == expected
+    assert owned("manager", "bob") == "manager"  # a cluster-wide name stays as it is
