@@ -9,7 +9,7 @@ CHROMIUM := /usr/bin/chromium
 REDIS_SERVER := /usr/bin/redis-server
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: install web browser redis test demo demo-cluster bench lint docs dist clean
+.PHONY: install web browser redis test demo demo-workers demo-cluster bench lint docs dist clean
 
 install: $(STAMP)
 
@@ -44,6 +44,11 @@ test: install web browser redis
 # Starts the demo game's node, runs the client once against it, keeps the node until Ctrl-C.
 demo: install web
 	$(PY) -m demo_game demo
+
+# The demo as two worker processes sharing make demo's ports (demo_game/workers.toml:
+# [node] workers = 2); runs the client once against them, keeps them until Ctrl-C.
+demo-workers: install web
+	$(PY) -m demo_game demo --config demo_game/workers.toml
 
 # The demo on four nodes (front, game, accounts, subgame: demo_game/cluster/*.toml), discovering
 # each other through a redis-server of its own on 127.0.0.1:6390 (AOF in var/demo_redis); runs

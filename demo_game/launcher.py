@@ -285,14 +285,19 @@ def try_lines(python: str) -> list[str]:
 
 
 def operator_lines(config: NodeConfig, python: str) -> list[str]:
-    """Where the node's debug console and metrics listen, if its config turns them on."""
+    """Where the node's debug console and metrics listen, if its config turns them on
+    (those of each worker, for a node run as several: worker i on the port + i)."""
     lines = []
-    if config.console is not None:
-        console = f"{client_host(config.console[0])}:{config.console[1]}"
-        lines.append(f"  debug console     {console}   ({python} -m meshnet console {console})")
-    if config.metrics is not None:
-        metrics = f"http://{client_host(config.metrics[0])}:{config.metrics[1]}"
-        lines.append(f"  status page       {metrics}/   (Prometheus: {metrics}/metrics)")
+    for index in range(config.workers):
+        worker = f", worker {index}" if config.workers > 1 else ""
+        if config.console is not None:
+            console = f"{client_host(config.console[0])}:{config.console[1] + index}"
+            label = f"debug console{worker}"
+            lines.append(f"  {label:<17} {console}   ({python} -m meshnet console {console})")
+        if config.metrics is not None:
+            metrics = f"http://{client_host(config.metrics[0])}:{config.metrics[1] + index}"
+            label = f"status page{worker}"
+            lines.append(f"  {label:<17} {metrics}/   (Prometheus: {metrics}/metrics)")
     return lines
 
 
