@@ -1,0 +1,96 @@
+"""A msgserver relaying the connections of users another msgserver owns (``handshake_owner``).
+
+Two msgservers of game server ``sample`` on one node: the owner, which the example login
+server logs users in to, and a relaying one on a port of its own, which owns nobody. A
+client connected to the relaying one must be served exactly as by the owner: the owner's
+secret, index and response cache answer it.
+"""
+
+from __future__ import annotations
+
+import pytest
+import trio
+from msg_servers import Counting, RawGate, connect, log_in, settled, start
+
+from meshnet.login.gateclient import GateClosed
+from meshnet.login.wire import HANDSHAKE_OK, USER_NOT_FOUND, Response, build_handshake
+
+
+class Relaying(Counting):
+    """Owns no user: relays every handshake to the msgserver ``owner``."""
+
+    async def init(self, owner: int) -> None:
+        self.owner = owner
+        await super().init()
+
+    async def register_handler(self, servername: bytes) -> None:
+        """Not the owner's name: the login server hands logins to the owner only."""
+
+    def handshake_owner(self, uid: bytes) -> int:
+        return self.owner
+
+
+@pytest.fixture
+async def servers(node):
+    login_port, owner_port, owner = await start(node)
+    relaying = await node.newservice(Relaying, owner)
+    relay_port = (await node.call(relaying, "ports"))["port"]
+    return login_port, owner_port, owner, relay_port, relaying
+
+
+async def test_a_relayed_connection_is_answered_by_the_owner(servers, node):
+    login_port, _, owner, relay_port, relaying = servers
+    async with await connect(relay_port, await log_in(login_port)) as connection:
+        assert connection.status == HANDSHAKE_OK
+        assert await connection.request(b"hi", 1) == Response(b"hi", True, 1)
+    assert await node.call(owner, "count", b"hi") == 1
+    assert await node.call(relaying, "count", b"hi") == 0
+
+
+async def test_a_reconnect_on_the_relaying_server_gets_the_owner_s_cached_answer(servers, node):
+    login_port, owner_port, owner, relay_port, _ = servers
+    result = await log_in(login_port)
+    async with await connect(owner_port, result) as connection:
+        assert await connection.request(b"once", 1) == Response(b"once", True, 1)
+    async with await connect(relay_port, result, 2) as connection:
+        assert await connection.request(b"fake", 1) == Response(b"once", True, 1)
+    assert await node.call(owner, "count", b"once") == 1
+    assert await node.call(owner, "count", b"fake") == 0
+
+
+async def test_a_handshake_the_owner_refuses_closes_the_relayed_connection(servers):
+    _, _, _, relay_port, _ = servers
+    async with await RawGate.connect(relay_port) as gate:
+        await gate.send(build_handshake(b"nobody", b"sample", b"1", 1, b"k" * 8))
+        assert await gate.rest() == [USER_NOT_FOUND]
+
+
+async def test_a_new_handshake_on_the_owner_closes_the_relayed_connection(servers):
+    login_port, owner_port, _, relay_port, _ = servers
+    result = await log_in(login_port)
+    relayed = await connect(relay_port, result)
+    async with await connect(owner_port, result, 2) as connection:
+        assert await connection.request(b"here now", 1) == Response(b"here now", True, 1)
+    with trio.fail_after(5), pytest.raises(GateClosed):
+        await relayed.receive_response()
+    await relayed.aclose()
+
+
+async def test_the_owner_hears_when_a_relayed_connection_closes(servers, node):
+    login_port, _, owner, relay_port, _ = servers
+    connection = await connect(relay_port, await log_in(login_port))
+    await connection.aclose()
+    with trio.fail_after(5):
+        while not await node.call(owner, "afk"):
+            await settled()
+    assert len(await node.call(owner, "afk")) == 1
+
+
+async def test_a_relayed_connection_whose_owner_is_gone_is_closed(servers, node):
+    login_port, _, owner, relay_port, _ = servers
+    connection = await connect(relay_port, await log_in(login_port))
+    await node.kill(owner)
+    await connection.send_request(b"anyone?", 1)
+    with trio.fail_after(5), pytest.raises(GateClosed):
+        await connection.receive_response()
+    await connection.aclose()
