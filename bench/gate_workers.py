@@ -1,8 +1,9 @@
 """Gate across cores: echo over ``workers = 2`` against ``workers = 1``, in one run.
 
-The server is a real ``python -m meshnet node CONFIG`` process tree: a gate that gives
-each connection an agent of its own, whose ``on_client`` writes the packet back (skynet's
-gate + agent echo, as in ``bench/gate.py``), with ``[node] workers = N``; with N = 2 the
+The server is a real ``python -m meshnet node CONFIG`` process tree: the gate of
+``examples/echo_workers.py``, which gives each connection an agent of its own whose
+``on_client`` writes the packet back (skynet's gate + agent echo, as in ``bench/gate.py``),
+with ``[node] workers = N``; with N = 2 the
 two workers share the port (SO_REUSEPORT) and the kernel spreads the connections over
 them. The workers need no cluster here: an echo stays on the worker it landed on.
 
@@ -39,35 +40,7 @@ PAYLOAD = 16
 WARMUP = 0.5
 """Seconds of load before measuring starts."""
 START_TIMEOUT = 30.0
-ECHO = """
-from meshnet import Service, command
-from meshnet.gate import GateServer, connections
-
-
-class Agent(Service):
-    async def init(self):
-        self.clients = connections(self.node)
-
-    async def on_client(self, fd, packet):
-        self.clients.write(fd, packet)
-
-    @command
-    async def quit(self):
-        await self.exit()
-
-
-class Echo(GateServer):
-    async def init(self, conf):
-        self.agents = {}
-        await super().init(conf)
-
-    async def connect(self, fd, addr):
-        self.agents[fd] = await self.newservice(Agent)
-        await self.forward(fd, self.agents[fd])
-
-    async def disconnect(self, fd):
-        await self.send(self.agents.pop(fd), "quit")
-"""
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 
 def main(connections: int, seconds: float, rounds: int, loadgens: int) -> None:
@@ -105,12 +78,11 @@ def main(connections: int, seconds: float, rounds: int, loadgens: int) -> None:
 @contextmanager
 def echo_server(folder: Path, workers: int) -> Iterator[tuple[int, int]]:
     """``meshnet node`` with ``workers`` workers of the echo gate; yield its port and pid."""
-    (folder / "bench_echo.py").write_text(ECHO)
     port = free_port()
     config = folder / f"echo{workers}.toml"
     config.write_text(
-        f'[node]\nname = "echo"\nid = 1\nworkers = {workers}\npaths = ["."]\n'
-        f'log_level = "WARNING"\n[start]\nservice = "bench_echo:Echo"\n'
+        f'[node]\nname = "echo"\nid = 1\nworkers = {workers}\npaths = [{str(EXAMPLES)!r}]\n'
+        f'log_level = "WARNING"\n[start]\nservice = "echo_workers:Echo"\n'
         f'args = [{{ address = "{HOST}", port = {port}, maxclient = 8192 }}]\n'
     )
     ready, write_end = os.pipe()

@@ -1,7 +1,8 @@
 """``[node] workers = N``: the supervisor and its worker processes, for real.
 
-Each test runs ``python -m meshnet node CONFIG`` with two workers of a small echo gate
-and watches the processes: the supervisor's children (``/proc``), their exit, its log.
+Each test runs ``python -m meshnet node CONFIG`` with two workers of the echo gate of
+``examples/echo_workers.py`` and watches the processes: the supervisor's children
+(``/proc``), their exit, its log.
 """
 
 from __future__ import annotations
@@ -20,23 +21,7 @@ from workers_setup import HOST, WAIT, PortPicker, connect_to_worker, netstat
 from meshnet.gate.framing import Splitter, pack
 
 WORKERS = 2
-ECHO = """
-from meshnet import Service
-from meshnet.gate import GateServer, connections
-
-
-class Agent(Service):
-    async def init(self):
-        self.clients = connections(self.node)
-
-    async def on_client(self, fd, packet):
-        self.clients.write(fd, packet)
-
-
-class Echo(GateServer):
-    async def connect(self, fd, addr):
-        await self.forward(fd, await self.newservice(Agent))
-"""
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
 @dataclass
@@ -70,8 +55,9 @@ class Workers:
 def config_text(port: int, console: int, links: int) -> str:
     return (
         '[node]\nname = "echo"\nid = 1\n'
-        f'workers = {WORKERS}\npaths = ["."]\nconsole = "{HOST}:{console}"\n'
-        f'[start]\nservice = "echo:Echo"\nargs = [{{ address = "{HOST}", port = {port} }}]\n'
+        f'workers = {WORKERS}\npaths = [{str(EXAMPLES)!r}]\nconsole = "{HOST}:{console}"\n'
+        f'[start]\nservice = "echo_workers:Echo"\n'
+        f'args = [{{ address = "{HOST}", port = {port} }}]\n'
         f'[cluster]\nlisten = "{HOST}:{links}"\n'
     )
 
@@ -80,7 +66,6 @@ def config_text(port: int, console: int, links: int) -> str:
 async def workers(tmp_path: Path):
     picker = PortPicker()
     port, console, links = picker.block(), picker.block(WORKERS), picker.block(WORKERS)
-    (tmp_path / "echo.py").write_text(ECHO)
     config = tmp_path / "echo.toml"
     config.write_text(config_text(port, console, links))
     log = tmp_path / "supervisor.log"
@@ -168,7 +153,6 @@ async def test_the_workers_stop_when_the_supervisor_is_killed(workers):
 async def test_a_worker_that_cannot_start_stops_them_all_with_exit_code_1(tmp_path):
     picker = PortPicker()
     port, console, links = picker.block(), picker.block(WORKERS), picker.block(WORKERS)
-    (tmp_path / "echo.py").write_text(ECHO)
     config = tmp_path / "echo.toml"
     config.write_text(config_text(port, console, links))
     with trio.socket.socket() as squatter:  # worker 1's link port is taken
