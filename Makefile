@@ -48,7 +48,7 @@ demo: install web
 # The demo as two worker processes sharing make demo's ports (demo_game/workers.toml:
 # [node] workers = 2); runs the client once against them, keeps them until Ctrl-C.
 demo-workers: install web
-	$(PY) -m demo_game demo --config demo_game/workers.toml
+	$(PY) -m demo_game demo --workers
 
 # The demo on four nodes (front, game, accounts, subgame: demo_game/cluster/*.toml), discovering
 # each other through a redis-server of its own on 127.0.0.1:6390 (AOF in var/demo_redis); runs

@@ -23,6 +23,8 @@ from meshnet.errors import MeshnetError
 
 NODE_CONFIG = Path(__file__).parent / "node.toml"
 GOLD_REQUESTS = ("wallet", "enter_subgame", "leave_subgame")
+WORKERS_CONFIG = Path(__file__).parent / "workers.toml"
+"""The demo as two worker processes sharing ``node.toml``'s ports (``make demo-workers``)."""
 INTERRUPTED = 128 + signal.SIGINT
 """The exit code after Ctrl-C, as a shell gives it: 130."""
 
@@ -141,14 +143,22 @@ def _parser() -> argparse.ArgumentParser:
         description="What make demo runs: start the demo node in a child process, play the "
         "client once against it with a fresh user, say where everything listens, and keep "
         "the node running until Ctrl-C.",
-        epilog="examples:\n  %(prog)s\n  %(prog)s --config my-node.toml",
+        epilog="examples:\n  %(prog)s\n  %(prog)s --workers\n  %(prog)s --config my-node.toml",
         formatter_class=HelpFormatter,
     )
-    demo.add_argument(
+    which = demo.add_mutually_exclusive_group()
+    which.add_argument(
         "--config",
         type=Path,
         default=NODE_CONFIG,
         help="the node's config (default: the demo_game package's node.toml)",
+    )
+    which.add_argument(
+        "--workers",
+        dest="config",
+        action="store_const",
+        const=WORKERS_CONFIG,
+        help="two worker processes sharing the same ports: the package's workers.toml",
     )
     demo.set_defaults(run=lambda options: run_demo(options.config))
 

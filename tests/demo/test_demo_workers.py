@@ -15,14 +15,17 @@ import trio
 from demo_setup import CHEAP_SCRYPT
 from workers_setup import HOST, WAIT, PortPicker, connect_to_worker
 
+from demo_game.cli import WORKERS_CONFIG
 from demo_game.connection import HubClient
 from demo_game.launcher import node_config, start_node, stop_node, wait_ready
 from demo_game.names import MANAGER, owned
 from demo_game.proto import SIGNUP_SERVER, proto, unpack_packets
 from meshnet.address import Address
+from meshnet.config import load_config
 from meshnet.login.client import login
 from meshnet.login.gateclient import handshake_gate
-from meshnet.workers import WORKER_ENV, Worker, owner_index
+from meshnet.supervisor import check_workers
+from meshnet.workers import SECRET_ENV, WORKER_ENV, Worker, owner_index
 
 WORKERS = 2
 PASSWORD = "correct horse"
@@ -140,3 +143,13 @@ def test_a_user_s_service_is_called_on_the_worker_that_owns_the_user(monkeypatch
         monkeypatch.setenv(WORKER_ENV, Worker(index, WORKERS, "game", 10).to_env())
         assert owned(MANAGER, "bob") == expected
     assert owned("manager", "bob") == "manager"  # a cluster-wide name stays as it is
+
+
+def test_the_demo_s_workers_config_gives_each_worker_its_own_node_and_ports(monkeypatch):
+    monkeypatch.setenv(SECRET_ENV, "the supervisor's secret")
+    config = load_config(WORKERS_CONFIG)
+    check_workers(config)  # every worker's sections parse
+    monkeypatch.setenv(WORKER_ENV, Worker(1, config.workers, config.name, config.node_id).to_env())
+    worker = load_config(WORKERS_CONFIG)
+    assert (config.workers, worker.name, worker.node_id) == (2, "demo-1", 2)
+    assert worker.console == ("127.0.0.1", 7001) and worker.metrics == ("127.0.0.1", 9101)

@@ -151,6 +151,7 @@ def test_the_wheel_holds_the_typing_marker_the_demo_config_and_the_page(installe
     assert {
         "meshnet/py.typed",
         "demo_game/node.toml",
+        "demo_game/workers.toml",
         *(f"demo_game/cluster/{name}.toml" for name in ("front", "game", "accounts")),
         "demo_game/web/index.html",
         "demo_game/web/node_modules/cbor-x/dist/index.js",
