@@ -13,7 +13,7 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from types import FrameType
 
@@ -72,6 +72,9 @@ class StopRequest:
         self._token: trio.lowlevel.TrioToken | None = None
         self._requested: trio.Event | None = None
         self._finished = False
+        self.before_forced_exit: Callable[[int], None] | None = None
+        """Called with the signal before a second one ends the process (the supervisor
+        passes it on to its workers)."""
 
     async def wait(self) -> int:
         """Wait for the first stop signal; return it."""
@@ -112,6 +115,8 @@ class StopRequest:
         name = signal.Signals(signum).name
         code = forced_exit_code(signum)
         logger.warning("received %s during shutdown: exiting at once with code %d", name, code)
+        if self.before_forced_exit is not None:
+            self.before_forced_exit(signum)
         for handler in logging.getLogger().handlers:
             handler.flush()
         sys.stdout.flush()

@@ -13,7 +13,8 @@ as a node does), and keeps them running:
 - the first SIGINT or SIGTERM (Ctrl-C) sends SIGTERM to every worker, which stops
   cleanly, and the supervisor exits 0 once all have; a worker still running
   ``STOP_GRACE`` seconds later is killed. A second signal ends the supervisor at once
-  (``meshnet.runner``), and its workers with it.
+  (``meshnet.runner``), and it first passes that signal on, which ends the workers at once
+  too (their exit hooks still running are not waited for).
 
 No worker outlives the supervisor: each runs in a session of its own (so a terminal's
 Ctrl-C reaches the supervisor only, which stops the workers exactly once) and holds the
@@ -75,6 +76,7 @@ async def supervise(config: NodeConfig, stop: StopRequest) -> int:
     stop.attach()
     lifeline_read, lifeline_write = os.pipe()
     supervisor = _Supervisor(config, lifeline_read)
+    stop.before_forced_exit = supervisor.signal_all
     try:
         async with trio.open_nursery() as nursery:
             for index in range(config.workers):
@@ -137,11 +139,15 @@ class _Supervisor:
         logger.info("the %d workers of node %r are up", self.config.workers, self.config.name)
         notify_ready()
 
+    def signal_all(self, signum: int) -> None:
+        """Send ``signum`` to every worker (a second one makes a stopping worker exit at once)."""
+        for process in self.processes.values():
+            _signal(process, signum)
+
     async def stop(self) -> None:
         """SIGTERM every worker; kill those still running after ``STOP_GRACE``."""
         self.stopping.set()
-        for process in self.processes.values():
-            _signal(process, signal.SIGTERM)
+        self.signal_all(signal.SIGTERM)
         with trio.move_on_after(STOP_GRACE) as grace:
             for process in list(self.processes.values()):
                 await process.wait()
