@@ -16,7 +16,10 @@ connection's packets, in order, to the owner (``relay_handshake``, ``relay_packe
 ``relay_closed``), and the owner, which holds the user's secret, index and response cache,
 answers through this one (``relay_write``, ``relay_close``, ``relay_pause``,
 ``relay_resume``). So a reconnect the kernel hands to another worker still gets ``200 OK``
-and its cached answers. If either side's node goes away, the connection is closed.
+and its cached answers. If either side goes away, the connection is closed: the owner
+asks each relaying msgserver every ``relay_check`` seconds which of its connections are
+still there (one that cannot answer has none), and a relaying msgserver closes a
+connection whose owner is gone or no longer knows it on its next packet.
 
 Differences from skynet, on purpose: a new successful handshake closes the user's previous
 connection (skynet leaves it open), and requests the server had not read from that
@@ -114,6 +117,8 @@ class MsgServer(GateServer):
 
     expired_number: ClassVar[int] = EXPIRED_NUMBER
     """Responses kept per user: the last ``expired_number`` to twice that."""
+    relay_check: ClassVar[float] = 5.0
+    """Seconds between two checks that the connections relayed here are still open."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -190,6 +195,7 @@ class MsgServer(GateServer):
             self.fork(self._handshakes.run)
             self._relay_out, queued = trio.open_memory_channel(math.inf)
             self.fork(self._tell_relays, queued)
+            self.fork(self._check_relays)
         self._handshakes.period = limits.handshake_timeout
         ports = await super().open(gate_conf)
         await self.register_handler(self.servername)
@@ -229,6 +235,11 @@ class MsgServer(GateServer):
         await self._disconnected(Remote(gate, fd))
 
     # --- relaying: the side the client is connected to ------------------------------
+
+    @command
+    async def relay_alive(self) -> list[int]:
+        """The connections this msgserver relays now (its fds)."""
+        return list(self._relayed)
 
     @command
     async def relay_write(self, fd: int, payload: bytes) -> None:
@@ -381,8 +392,9 @@ class MsgServer(GateServer):
         """A packet after the handshake on connection ``fd``: run it, or answer it from
         the cache."""
         user = self._connections.get(fd)
-        if user is None:
-            return  # a relayed connection whose handshake was refused, or superseded
+        if user is None:  # relayed, and refused or superseded here, or from before a restart
+            self._close(fd)
+            return
         try:
             request = unpack_request(packet)
             step = user.request(fd, request)
@@ -441,6 +453,20 @@ class MsgServer(GateServer):
             except CallError as exc:
                 logger.info("connection %d of msgserver %s is gone: %s", args[0], gate, exc)
                 await self._disconnected(Remote(gate, args[0]))
+
+    async def _check_relays(self) -> None:
+        """Forget the relayed connections whose msgserver no longer relays them (it
+        restarted, or its node is gone), as if they had closed."""
+        while True:
+            await trio.sleep(self.relay_check)
+            for gate in {fd.gate for fd in self._connections if isinstance(fd, Remote)}:
+                try:
+                    alive = set(await self.call(gate, "relay_alive", timeout=self.relay_check))
+                except CallError:
+                    alive = set()
+                for fd in [fd for fd in self._connections if isinstance(fd, Remote)]:
+                    if fd.gate == gate and fd.fd not in alive:
+                        await self._disconnected(fd)
 
     async def _relay(self, owner: int | str, name: str, *args: Any) -> bool:
         """Tell the owner of a relayed connection; False if it cannot be reached."""

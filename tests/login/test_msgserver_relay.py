@@ -19,14 +19,14 @@ from meshnet.login.wire import HANDSHAKE_OK, USER_NOT_FOUND, Response, build_han
 class Relaying(Counting):
     """Owns no user: relays every handshake to the msgserver ``owner``."""
 
-    async def init(self, owner: int) -> None:
+    async def init(self, owner: int | str) -> None:
         self.owner = owner
         await super().init()
 
     async def register_handler(self, servername: bytes) -> None:
         """Not the owner's name: the login server hands logins to the owner only."""
 
-    def handshake_owner(self, uid: bytes) -> int:
+    def handshake_owner(self, uid: bytes) -> int | str:
         return self.owner
 
 
@@ -90,6 +90,37 @@ async def test_a_relayed_connection_whose_owner_is_gone_is_closed(servers, node)
     login_port, _, owner, relay_port, _ = servers
     connection = await connect(relay_port, await log_in(login_port))
     await node.kill(owner)
+    await connection.send_request(b"anyone?", 1)
+    with trio.fail_after(5), pytest.raises(GateClosed):
+        await connection.receive_response()
+    await connection.aclose()
+
+
+@pytest.fixture
+def quick_checks(monkeypatch):
+    """The owners check their relayed connections every 10 ms."""
+    monkeypatch.setattr(Counting, "relay_check", 0.01)
+
+
+async def test_the_owner_forgets_a_relayed_connection_whose_relaying_server_is_gone(
+    quick_checks, servers, node
+):
+    login_port, _, owner, relay_port, relaying = servers
+    connection = await connect(relay_port, await log_in(login_port))
+    await node.kill(relaying)  # it tells the owner nothing
+    with trio.fail_after(5):
+        while not await node.call(owner, "afk"):
+            await trio.sleep(0.01)
+    await connection.aclose()
+
+
+async def test_a_packet_for_an_owner_that_restarted_closes_the_relayed_connection(servers, node):
+    login_port, _, owner, _, _ = servers
+    by_name = await node.newservice(Relaying, ".msgserver_sample")
+    relay_port = (await node.call(by_name, "ports"))["port"]
+    connection = await connect(relay_port, await log_in(login_port))
+    await node.kill(owner)
+    await node.newservice(Counting)  # the owner's name again, knowing nobody
     await connection.send_request(b"anyone?", 1)
     with trio.fail_after(5), pytest.raises(GateClosed):
         await connection.receive_response()
