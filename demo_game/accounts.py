@@ -16,6 +16,7 @@ import hmac
 import re
 import secrets
 import sqlite3
+import time
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -26,6 +27,9 @@ from meshnet.errors import MeshnetError
 
 USER_NAME = re.compile(r"[A-Za-z0-9_-]{1,32}")
 MAX_PASSWORD = 128
+OPEN_TIMEOUT = 10.0
+"""Seconds to wait for another process's lock on the accounts file (the node's other
+workers open it too)."""
 
 
 class AccountError(MeshnetError):
@@ -122,14 +126,33 @@ def hash_password(password: str, salt: bytes, cost: ScryptCost) -> bytes:
 def _connect(path: str) -> sqlite3.Connection:
     if path != ":memory:":
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-    connection = sqlite3.connect(path, isolation_level=None)
-    connection.execute("PRAGMA journal_mode=WAL")
-    connection.execute(
+    connection = sqlite3.connect(path, isolation_level=None, timeout=OPEN_TIMEOUT)
+    _set_up(connection, "PRAGMA journal_mode=WAL")
+    _set_up(
+        connection,
         "CREATE TABLE IF NOT EXISTS accounts ("
         " user TEXT PRIMARY KEY, salt BLOB NOT NULL,"
-        " n INTEGER NOT NULL, r INTEGER NOT NULL, p INTEGER NOT NULL, hash BLOB NOT NULL)"
+        " n INTEGER NOT NULL, r INTEGER NOT NULL, p INTEGER NOT NULL, hash BLOB NOT NULL)",
     )
     return connection
+
+
+def _set_up(connection: sqlite3.Connection, statement: str) -> None:
+    """Run ``statement``, trying again while another process holds the file's lock.
+
+    Worker processes of one node (``workers = N``) open the file at once, and SQLite
+    answers a change of journal mode that meets another connection's lock at once with
+    "database is locked", without waiting (it runs on the database thread: the sleep holds
+    no event loop)."""
+    give_up = time.monotonic() + OPEN_TIMEOUT
+    while True:
+        try:
+            connection.execute(statement)
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > give_up:
+                raise
+            time.sleep(0.05)
 
 
 def _insert(db: sqlite3.Connection, row: tuple[object, ...]) -> bool:

@@ -17,7 +17,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
 from typing import IO, Any
@@ -186,25 +186,9 @@ def client_host(address: str) -> str:
 
 def free_port() -> int:
     """A TCP port nobody listens on right now, on the loopback interface."""
-    return free_ports(1)
-
-
-def free_ports(count: int) -> int:
-    """The first of ``count`` consecutive TCP ports nobody listens on right now, on the
-    loopback interface (for a node of ``count`` workers, whose worker i takes port + i)."""
-    while True:
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            first = probe.getsockname()[1]
-            if first + count > 65536:
-                continue
-            with ExitStack() as others:
-                try:
-                    for port in range(first + 1, first + count):
-                        others.enter_context(socket.socket()).bind(("127.0.0.1", port))
-                except OSError:
-                    continue
-            return first
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 def node_config(

@@ -9,34 +9,72 @@ probability about 1/2, so ``ATTEMPTS`` tries all missing is a 2**-64 event: not 
 
 from __future__ import annotations
 
+import json
+import random
+import socket
 from collections.abc import Callable
+from pathlib import Path
 
 import trio
 from console_client import connect
 
-from demo_game.launcher import free_ports
+from meshnet.workers import WORKER_ENV
 
 HOST = "127.0.0.1"
 WAIT = 10.0
 """Seconds to wait for something that should happen at once (a hang guard)."""
 ATTEMPTS = 64
+EPHEMERAL_RANGE = Path("/proc/sys/net/ipv4/ip_local_port_range")
+LOWEST_PORT = 10000
 
 
 class PortPicker:
-    """Free loopback ports, each different from those it gave before (``free_ports``
-    alone may give a port it gave a moment ago, once nobody holds it)."""
+    """Free loopback ports below the kernel's range of ephemeral ports, each different
+    from those it gave before.
+
+    Ports from ``bind(("127.0.0.1", 0))`` come from the ephemeral range, where every
+    outgoing connection on this machine (the tests' own, the workers' links, another
+    engineer's benchmarks) also takes its local port: one of them could take a chosen
+    port before a worker binds it. Below that range only listeners take ports."""
 
     def __init__(self) -> None:
         self.taken: set[int] = set()
+        self.below = int(EPHEMERAL_RANGE.read_text().split()[0])
 
     def block(self, count: int = 1) -> int:
         """The first of ``count`` consecutive free ports (worker i takes first + i)."""
         while True:
-            first = free_ports(count)
+            first = random.randrange(LOWEST_PORT, self.below - count)
             ports = set(range(first, first + count))
-            if not ports & self.taken:
+            if not ports & self.taken and all(map(_bindable, ports)):
                 self.taken |= ports
                 return first
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket() as probe:
+        try:
+            probe.bind((HOST, port))
+        except OSError:
+            return False
+    return True
+
+
+def worker_pids(supervisor: int) -> dict[int, int]:
+    """The worker processes of supervisor ``supervisor`` now: index -> pid (Linux /proc;
+    trio starts each from a thread of its own, so look at every thread's children)."""
+    tasks = Path(f"/proc/{supervisor}/task").glob("*/children")
+    pids = [int(child) for task in tasks for child in task.read_text().split()]
+    workers = {}
+    for pid in pids:
+        try:
+            environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+        except (FileNotFoundError, ProcessLookupError):
+            continue  # it just exited (a zombie's environ cannot be read)
+        for entry in environ:
+            if entry.startswith(WORKER_ENV.encode() + b"="):
+                workers[json.loads(entry.partition(b"=")[2])["index"]] = pid
+    return workers
 
 
 async def netstat(console: int) -> str:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 import trio
-from workers_setup import HOST, WAIT, PortPicker, connect_to_worker, netstat
+from workers_setup import HOST, WAIT, PortPicker, connect_to_worker, netstat, worker_pids
 
 from meshnet.gate.framing import Splitter, pack
 
@@ -32,9 +32,9 @@ class Workers:
     consoles: list[int]
 
     def children(self) -> list[int]:
-        """The pids of the supervisor's child processes (its workers) now."""
-        tasks = Path(f"/proc/{self.supervisor.pid}/task").glob("*/children")
-        return sorted(int(child) for task in tasks for child in task.read_text().split())
+        """The pids of the supervisor's workers now, by index."""
+        pids = worker_pids(self.supervisor.pid)
+        return [pids[index] for index in sorted(pids)]
 
     async def wait_for_children(self, count: int, besides: set[int] = frozenset()) -> list[int]:
         """Wait until ``count`` workers run, none of them among ``besides``, and each

@@ -7,13 +7,15 @@ one agent and one login, whichever worker each connection reaches.
 
 from __future__ import annotations
 
+import os
+import signal
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import trio
 from demo_setup import CHEAP_SCRYPT
-from workers_setup import HOST, WAIT, PortPicker, connect_to_worker
+from workers_setup import HOST, WAIT, PortPicker, connect_to_worker, worker_pids
 
 from demo_game.cli import WORKERS_CONFIG
 from demo_game.connection import HubClient
@@ -38,6 +40,7 @@ class WorkersDemo:
     msgserver: int
     consoles: list[int]
     """Worker i's debug console."""
+    supervisor: int
 
 
 @pytest.fixture
@@ -69,6 +72,7 @@ def demo(tmp_path: Path):
             ports["login"],
             ports["msgserver"],
             [console + index for index in range(WORKERS)],
+            node.pid,
         )
     finally:
         assert stop_node(node) == 0
@@ -153,3 +157,29 @@ def test_the_demo_s_workers_config_gives_each_worker_its_own_node_and_ports(monk
     worker = load_config(WORKERS_CONFIG)
     assert (config.workers, worker.name, worker.node_id) == (2, "demo-1", 2)
     assert worker.console == ("127.0.0.1", 7001) and worker.metrics == ("127.0.0.1", 9101)
+
+
+async def test_the_users_of_a_killed_worker_sign_in_again_once_it_is_back(demo):
+    user = next(f"user{n}" for n in range(100) if owner_index(f"user{n}", WORKERS) == 1)
+    credentials = {"user": user, "password": PASSWORD}
+    stream, _ = await connect_to_worker(demo.hub, demo.consoles, lambda index: True)
+    async with stream:
+        assert (await HubClient.on_stream(stream).request("signup", credentials)).ok
+    killed = worker_pids(demo.supervisor)[1]
+    os.kill(killed, signal.SIGKILL)
+    with trio.fail_after(WAIT * 3):
+        while worker_pids(demo.supervisor).get(1) in (None, killed):
+            await trio.sleep(0.05)
+        while True:  # until worker 0's link to the new worker 1 is up
+            stream, _ = await connect_to_worker(demo.hub, demo.consoles, lambda index: index == 0)
+            client = HubClient.on_stream(stream)
+            signin = await client.request("signin", credentials)
+            if signin.ok:
+                break
+            assert signin.reply.error == "internal error"
+            await stream.aclose()
+            await trio.sleep(0.1)
+        login = await client.request("login")
+        await stream.aclose()
+    assert login.ok
+    assert Address.parse(agent_in(login)).node == 2
