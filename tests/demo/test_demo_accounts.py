@@ -1,9 +1,12 @@
 """Accounts: SQLite persistence, salted scrypt hashes, and name/password rules."""
 
+import multiprocessing
 import sqlite3
+from typing import Any
 
 import pytest
 
+from demo_game import accounts
 from demo_game.accounts import AccountError, AccountStore, ScryptCost
 
 CHEAP = ScryptCost(n=2**8, r=8, p=1)
@@ -87,3 +90,31 @@ async def test_malformed_credentials_are_refused_naming_the_field(store, user, p
 @pytest.mark.parametrize("user", ["a", "A_b-9", "x" * 32])
 async def test_well_formed_names_are_accepted(store, user):
     assert await store.signup(user, "p" * 128)
+
+
+_together: Any = None
+"""In each pool process: the barrier both processes pass before opening a file."""
+
+
+def _share_barrier(barrier: Any) -> None:
+    global _together
+    _together = barrier
+
+
+def _open_accounts(path: str) -> bool:
+    _together.wait()
+    accounts._connect(path).close()
+    return True
+
+
+def test_two_processes_opening_a_new_accounts_file_at_once_both_succeed(tmp_path):
+    """The workers of a node open the file together. Without trying again, one of two
+    processes switching a new file to WAL at once now and then gets "database is locked"
+    (this test then fails in most runs: a race, so not in every one)."""
+    paths = [str(tmp_path / f"accounts{n}.sqlite3") for n in range(200)]
+    context = multiprocessing.get_context("spawn")
+    barrier = context.Barrier(2)
+    with context.Pool(2, _share_barrier, (barrier,)) as pool:
+        assert pool.map(_open_accounts, [path for path in paths for _ in (0, 1)], 1) == (
+            [True] * 400
+        )
