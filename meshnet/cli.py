@@ -157,7 +157,9 @@ NODE = Subcommand(
         "Boot one node: start the service the config's [start] section names, with its "
         "arguments, and run until Ctrl-C or SIGTERM, which stop every service cleanly "
         "(exit code 0). A missing file, bad TOML, an unknown key or a service that cannot "
-        "be imported or started prints one error line and exits 1."
+        "be imported or started prints one error line and exits 1. With [node] workers = N "
+        "it runs N worker processes of the node instead, sharing its client ports, and "
+        "supervises them (restarts one that dies; Ctrl-C stops them all)."
     ),
     epilog=(
         "example:\n"
@@ -168,6 +170,7 @@ NODE = Subcommand(
         "  id = 1                # required, 0..255\n"
         "  call_timeout = 5.0    # default timeout of every call, in seconds\n"
         '  paths = ["."]         # added to the import path, relative to this file\n'
+        "  workers = 1           # node processes sharing the client ports\n"
         "  [start]\n"
         '  service = "hello:Main"\n'
         '  args = [["Alice", "Bob"], 1.0]'
