@@ -176,7 +176,7 @@ async def test_the_users_of_a_killed_worker_sign_in_again_once_it_is_back(demo):
             signin = await client.request("signin", credentials)
             if signin.ok:
                 break
-            assert signin.reply.error == "internal error"
+            assert signin.reply.error == "service unavailable"
             await stream.aclose()
             await trio.sleep(0.1)
         login = await client.request("login")
