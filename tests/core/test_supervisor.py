@@ -135,12 +135,16 @@ async def test_a_killed_worker_is_started_again_and_logged(workers):
         assert await echo_once(stream, b"still here") == b"still here"
 
 
-async def test_ctrl_c_stops_every_worker_and_the_supervisor_exits_0(workers):
+async def test_ctrl_c_stops_every_worker_cleanly_and_the_supervisor_exits_0(workers):
     children = workers.children()
-    workers.supervisor.send_signal(signal.SIGINT)
+    # As a terminal's Ctrl-C: SIGINT to the whole foreground process group.
+    os.killpg(workers.supervisor.pid, signal.SIGINT)
     with trio.fail_after(WAIT * 2):
         assert await workers.supervisor.wait() == 0
     await gone(children)
+    log = workers.log.read_text()
+    assert log.count("received SIGTERM: stopping") == WORKERS
+    assert "exiting at once" not in log  # each worker got one signal, not two
 
 
 async def test_the_workers_stop_when_the_supervisor_is_killed(workers):
