@@ -125,3 +125,22 @@ async def test_a_packet_for_an_owner_that_restarted_closes_the_relayed_connectio
     with trio.fail_after(5), pytest.raises(GateClosed):
         await connection.receive_response()
     await connection.aclose()
+
+
+async def test_a_user_at_max_in_flight_is_not_read_on_the_relaying_server_either(node):
+    login_port, _, owner = await start(node, {"max_in_flight": 1})
+    relaying = await node.newservice(Relaying, owner)
+    relay_port = (await node.call(relaying, "ports"))["port"]
+    connection = await connect(relay_port, await log_in(login_port))
+    await connection.send_request(b"hold", 1)
+    await settled()
+    await connection.send_request(b"next", 2)
+    await settled()
+    ran_while_held = await node.call(owner, "count", b"next")
+    await node.call(owner, "release")
+    with trio.fail_after(5):
+        answers = {(await connection.receive_response()).session for _ in range(2)}
+    await connection.aclose()
+
+    assert ran_while_held == 0
+    assert answers == {1, 2}
