@@ -79,8 +79,12 @@ class Listener:
                 for stream in streams:
                     start(stream)
         finally:
-            trio.lowlevel.notify_closing(self._sock)
-            self._sock.close()
+            self.close()
+
+    def close(self) -> None:
+        """Stop listening (``serve`` does at its end)."""
+        trio.lowlevel.notify_closing(self._sock)
+        self._sock.close()
 
     async def accept(self) -> list[trio.SocketStream]:
         """Wait for connections; return every one waiting (at least one, at most a batch)."""

@@ -7,12 +7,19 @@ import subprocess
 import sys
 
 import pytest
-import trio
 
 from meshnet.cluster.config import ClusterConfigError, parse_cluster
 from meshnet.config import ConfigError, load_config
 from meshnet.listen import ListenError, open_listeners
-from meshnet.workers import SECRET_ENV, WORKER_ENV, Worker, owner_index
+from meshnet.workers import (
+    SECRET_ENV,
+    WORKER_ENV,
+    Worker,
+    WorkerError,
+    current_worker,
+    owner_index,
+    owner_node,
+)
 
 SECRET = "a secret of the supervisor's"
 NODE = """
@@ -131,5 +138,19 @@ async def test_a_worker_shares_its_client_port_and_a_node_does_not(as_worker):
     with pytest.raises(ListenError, match="cannot listen"):
         await open_listeners("127.0.0.1", port, shared=False)
     for listener in first + second:
-        listener._sock.close()
-    await trio.lowlevel.checkpoint()
+        listener.close()
+
+
+def test_a_key_s_owner_is_a_worker_s_node_and_none_outside_workers(as_worker):
+    assert owner_node("alice") is None
+    as_worker(0)
+    assert owner_node("alice") == f"game-{owner_index('alice', 2)}"
+
+
+def test_a_malformed_worker_description_is_a_worker_error(monkeypatch):
+    monkeypatch.setenv(WORKER_ENV, '{"index": 2, "count": 2, "name": "game", "id": 1}')
+    with pytest.raises(WorkerError, match="index out of range"):
+        current_worker()
+    monkeypatch.setenv(WORKER_ENV, "worker one")
+    with pytest.raises(WorkerError, match="is not a worker description"):
+        current_worker()
