@@ -5,9 +5,10 @@ from __future__ import annotations
 import contextvars
 import logging
 import math
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from time import perf_counter
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import outcome
 import trio
@@ -35,6 +36,20 @@ from meshnet.mailbox import Mailbox
 from meshnet.message import CHANNEL_DELETED, POSTABLE_KINDS, REQUEST, Message
 from meshnet.stepper import drive
 from meshnet.timers import UNSCHEDULED, Timer, TimerWheel
+
+if TYPE_CHECKING:
+    from meshnet.dispatch import Dispatcher
+
+
+class _NotHere:
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "NOT_HERE"
+
+
+NOT_HERE: Any = _NotHere()
+"""What ``Dispatcher.run_here`` returns when the message must be queued instead."""
 
 logger = logging.getLogger(__name__)
 
@@ -200,6 +215,9 @@ class ServiceContext:
         "stats",
         "exit_reason",
         "exited",
+        "dispatcher",
+        "_guests",
+        "_guests_gone",
         "_waiting",
         "_last_session",
     )
@@ -228,6 +246,11 @@ class ServiceContext:
         self.stats = ServiceStats()
         self.exit_reason: str | None = None
         self.exited = trio.Event()
+        self.dispatcher: Dispatcher
+        """Runs the service's handlers (set once ``init`` returned)."""
+        self._guests: set[trio.CancelScope] = set()
+        """Scopes of other tasks finishing a handler of this service (``Guest``)."""
+        self._guests_gone: trio.Event | None = None
         self._waiting: dict[object, Task] = {}
         self._last_session = 0
 
@@ -299,6 +322,23 @@ class ServiceContext:
             await checkpoint()
         destination, args = self._portable(target, args)
         await destination.mailbox.put(Message(kind, self.address, 0, None, args))
+
+    def post_here(self, target: int | str, kind: str, args: tuple[Any, ...]) -> Any:
+        """``post`` without waiting, for a gate's reactor: a service on this node whose
+        holder is parked runs the handler in the calling task (``Dispatcher.run_here``),
+        else the message is queued. Returns None when done, a ``Guest`` to await if the
+        handler suspended, or False when the message was not taken: the target is on
+        another node, or its mailbox is full (then ``post`` it). Raises ``CallError``s
+        as ``post`` does."""
+        destination, args = self._portable(target, args)
+        message = Message(kind, self.address, 0, None, args)
+        if isinstance(destination, ServiceContext) and hasattr(destination, "dispatcher"):
+            guest = destination.dispatcher.run_here(message)
+            if guest is not NOT_HERE:
+                return guest
+        elif not isinstance(destination, ServiceContext):
+            return False
+        return None if destination.mailbox.try_put(message) else False
 
     async def redirect(self, target: int | str, name: str, args: tuple[Any, ...]) -> None:
         """Pass the current message on to ``target``, which then answers its caller."""
@@ -488,6 +528,27 @@ class ServiceContext:
         finally:
             self.stepped.discard(task)
 
+    @contextmanager
+    def hosting(self, scope: trio.CancelScope) -> Iterator[None]:
+        """``scope``, of a task that is not the service's, runs one of its handlers
+        meanwhile (``dispatch.Guest``): it is the service's to cancel, and only its."""
+        scope.shield = True
+        self._guests.add(scope)
+        if self.mailbox.stopping:
+            scope.cancel()
+        try:
+            yield
+        finally:
+            self._guests.discard(scope)
+            if not self._guests and self._guests_gone is not None:
+                self._guests_gone.set()
+
+    async def guests_finished(self) -> None:
+        """Wait until no other task runs a handler of this service."""
+        while self._guests:
+            self._guests_gone = trio.Event()
+            await self._guests_gone.wait()
+
     # --- the end --------------------------------------------------------------------
 
     def stop(self, reason: str) -> None:
@@ -497,6 +558,8 @@ class ServiceContext:
             self.exit_reason = reason
         self.mailbox.stopping = True
         self.nursery.cancel_scope.cancel()
+        for scope in self._guests:
+            scope.cancel()
 
     def close(self, reason: str) -> None:
         """Refuse new messages and answer every caller still owed an answer."""

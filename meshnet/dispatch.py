@@ -21,9 +21,10 @@ from time import perf_counter
 from typing import Any
 
 import outcome
+import trio
 from trio.lowlevel import Abort, Task, current_task, reschedule, wait_task_rescheduled
 
-from meshnet.context import ServiceContext
+from meshnet.context import NOT_HERE, ServiceContext
 from meshnet.errors import UnknownCommand
 from meshnet.message import KIND_HOOKS, MULTICAST, REQUEST, Message
 from meshnet.stepper import drive
@@ -139,6 +140,51 @@ class Dispatcher:
         finally:
             ctx.stepped.discard(task)
 
+    def run_here(self, message: Message) -> Guest | None:
+        """Run ``message``'s handler in the calling task, a task that is not the service's
+        (a gate's reactor handing over a packet), when the service's holder is parked with
+        nothing before it: what the holder would do with it, minus the task switch.
+
+        Returns None once the handler ran (or failed, logged as ever), or ``NotHere`` if
+        the service cannot take it that way (the caller queues it instead). If the handler
+        suspends, the returned ``Guest`` must be awaited in this task: it finishes the
+        handler as the service's (its context; cancelled when the service stops, which
+        waits for it; counted against ``max_concurrency``)."""
+        ctx = self._ctx
+        if self._suspended + 1 >= self._limit or not ctx.mailbox.start_here():
+            return NOT_HERE
+        try:
+            coro = self._handler_for(message)
+        except UnknownCommand as exc:
+            ctx.refuse(message, exc)
+            return None
+        except Exception as exc:
+            ctx.fail(message, exc)
+            return None
+        context = ctx.base_context.copy()
+        task = current_task()
+        ctx.handling[task] = message
+        try:
+            trap = context.run(coro.send, None)
+        except StopIteration as done:
+            del ctx.handling[task]
+            ctx.answer(message, done.value)
+            return None
+        except Exception as exc:
+            del ctx.handling[task]
+            ctx.fail(message, exc)
+            return None
+        except BaseException:
+            del ctx.handling[task]
+            raise
+        ctx.owe(message)
+        self._suspended += 1
+        return Guest(self, ctx, message, coro, trap, context)
+
+    def guest_done(self) -> None:
+        """A ``Guest`` handler finished."""
+        self._suspended -= 1
+
     def _handler_for(self, message: Message) -> Coroutine[Any, Any, Any]:
         instance = self._ctx.instance
         kind = message.kind
@@ -193,6 +239,49 @@ class Dispatcher:
             return Abort.SUCCEEDED
 
         return await wait_task_rescheduled(abort)
+
+
+class Guest:
+    """A handler ``run_here`` started in a task that is not its service's, and that
+    suspended: ``finish`` runs it to its end in that task, as the service's."""
+
+    __slots__ = ("_dispatcher", "_ctx", "_message", "_coro", "_trap", "_context")
+
+    def __init__(
+        self,
+        dispatcher: Dispatcher,
+        ctx: ServiceContext,
+        message: Message,
+        coro: Coroutine[Any, Any, Any],
+        trap: Any,
+        context: Any,
+    ) -> None:
+        self._dispatcher = dispatcher
+        self._ctx = ctx
+        self._message = message
+        self._coro = coro
+        self._trap = trap
+        self._context = context
+
+    async def finish(self, scope: trio.CancelScope) -> None:
+        """Run the handler to its end. ``scope``, the calling task's own, around where
+        ``run_here`` was called, is handed to the service for that time: shielded from
+        the task's other cancellations, cancelled when the service stops (and the
+        service's end waits for it). Nothing else may run in ``scope`` meanwhile."""
+        ctx = self._ctx
+        task = current_task()
+        ctx.stepped.add(task)
+        with ctx.hosting(scope):
+            try:
+                result = await drive(self._coro, self._trap, self._context, ctx.mailbox, task)
+            except Exception as exc:
+                ctx.fail(self._message, exc)
+            else:
+                ctx.answer(self._message, result)
+            finally:
+                del ctx.handling[task]
+                ctx.stepped.discard(task)
+                self._dispatcher.guest_done()
 
 
 async def _pong() -> None:

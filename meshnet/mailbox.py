@@ -132,6 +132,24 @@ class Mailbox:
         self._enqueue(message)
         return True
 
+    def start_here(self) -> bool:
+        """Count a message as arrived and started at once, for its handler to run in the
+        sender's task (``Dispatcher.run_here``): only when it would have gone straight to
+        the parked holder anyway (nothing queued, nothing held, no answer waiting)."""
+        if (
+            self._receiver is None
+            or self.held is not None
+            or self._messages
+            or self._answers
+            or self._paused
+            or self.stopping
+            or self._closed_reason is not None
+        ):
+            return False
+        self._arrived += 1
+        self._started += 1
+        return True
+
     def put_notice(self, message: Message) -> None:
         """Queue a notice from the runtime itself (a channel's deletion), in order, beyond
         the capacity: there is at most one per subscription, and it must not be lost."""

@@ -432,7 +432,8 @@ class Node:
                 self._services[ctx.address] = ctx
                 self._start_args[ctx.address] = args
                 await ctx.instance.init(*args)
-                Dispatcher(ctx).start()
+                ctx.dispatcher = Dispatcher(ctx)
+                ctx.dispatcher.start()
                 running = True
                 task_status.started(Address(ctx.address))
         except BaseExceptionGroup as group:
@@ -451,6 +452,8 @@ class Node:
                 logger.error("%s crashed", ctx.label, exc_info=error)
         finally:
             with trio.CancelScope(shield=True):
+                ctx.stop(ctx.exit_reason or "exited")  # a handler run by a gate's task too
+                await ctx.guests_finished()
                 await self._retire(ctx, run_exit_hook=running)
         if process_exit is not None:
             raise process_exit

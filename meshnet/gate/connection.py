@@ -43,6 +43,7 @@ from meshnet.gate.transport import CLOSE_TIMEOUT, Transport, TransportError
 
 if TYPE_CHECKING:
     from meshnet.gate.heartbeat import Heartbeats
+    from meshnet.gate.reactor import Reactor
 
 Deliver = Callable[["Connection", bytes], Awaitable[None]]
 """What the gate does with each packet the connection receives."""
@@ -248,12 +249,14 @@ class Connection:
         deliver: Deliver,
         heartbeats: Heartbeats | None = None,
         packet_rate: float | None = None,
+        reactor: Reactor | None = None,
     ) -> None:
         """Run the connection until it ends: once opened, hand each packet to ``deliver``
         until the client leaves or ``close`` is called (``heartbeats``, if given, calls it
         when the client is silent too long), at most ``packet_rate`` a second if given
         (``meshnet.gate.ratelimit``); then send what is buffered (for up to
-        ``CLOSE_TIMEOUT``). ``aclose`` must follow.
+        ``CLOSE_TIMEOUT``). ``aclose`` must follow. With ``reactor`` (plain TCP only),
+        the reactor serves the connection while nothing needs a wait.
 
         Failures end up in ``error``; only cancellation propagates.
         """
@@ -261,7 +264,11 @@ class Connection:
             try:
                 await self._wait(self._opened.wait)
                 budget = None if packet_rate is None else PacketBudget(packet_rate)
-                await self._read_loop(deliver, heartbeats, budget)
+                if reactor is None:
+                    receive = partial(self._receive, heartbeats)
+                else:
+                    receive = partial(reactor.attend, self, heartbeats, budget)
+                await self._read_loop(receive, deliver, heartbeats, budget)
             except TransportError as exc:
                 self.close(str(exc))
             finally:
@@ -282,12 +289,37 @@ class Connection:
         self._drop_buffer()
         await self.transport.aclose(self._served and not self._aborted, self.error)
 
+    # --- the gate's reactor ----------------------------------------------------------
+
+    def took(self, packets: list[bytes], heartbeats: Heartbeats | None) -> None:
+        """Count packets just read (for the reactor, which reads them)."""
+        if heartbeats is not None:
+            heartbeats.touch(self)
+        self.received_packets += len(packets)
+        self.received_bytes += sum(map(len, packets))
+        self.last_received = time.monotonic()
+
+    def hook_running(self, running: bool) -> None:
+        """The reactor hands a packet over (True) or is done with it (False), while the
+        reader waits in ``attend``: a close meanwhile waits for that, as for a hook."""
+        self._waiting = not running
+
     # --- helpers --------------------------------------------------------------------
 
+    async def _receive(self, heartbeats: Heartbeats | None) -> list[bytes] | None:
+        packets = await self.transport.receive()
+        if packets is not None:
+            self.took(packets, heartbeats)
+        return packets
+
     async def _read_loop(
-        self, deliver: Deliver, heartbeats: Heartbeats | None, budget: PacketBudget | None
+        self,
+        receive: Callable[..., Awaitable[list[bytes] | None]],
+        deliver: Deliver,
+        heartbeats: Heartbeats | None,
+        budget: PacketBudget | None,
     ) -> None:
-        receive = self.transport.receive
+        """``receive`` gives the next packets, counted (``took``)."""
         if heartbeats is not None:
             heartbeats.touch(self)
         while not self._closing:
@@ -295,11 +327,6 @@ class Connection:
             packets = await self._wait(receive)
             if packets is None:
                 return
-            if heartbeats is not None:
-                heartbeats.touch(self)
-            self.received_packets += len(packets)
-            self.received_bytes += sum(map(len, packets))
-            self.last_received = time.monotonic()
             self._holding = len(packets) > 1
             for count, packet in enumerate(packets):
                 if count:

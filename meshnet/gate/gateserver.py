@@ -70,6 +70,7 @@ from meshnet.gate.conf import GateConf, parse_conf, tls_context
 from meshnet.gate.connection import Connection
 from meshnet.gate.connections import ConnectionRegistry, connections
 from meshnet.gate.heartbeat import Heartbeats
+from meshnet.gate.reactor import Guest, HookGuest, Reactor
 from meshnet.gate.stats import GateStats, connection_info
 from meshnet.gate.transport import TransportError, TransportSettings, open_transport, refuse
 from meshnet.listen import hold_fd_budget, open_listeners
@@ -100,6 +101,7 @@ class GateServer(Service):
         """Traffic and errors, for the node's metrics (``metric_samples``)."""
         self._warnings_in: trio.MemorySendChannel[tuple[int, int]] | None = None
         self._heartbeats: Heartbeats | None = None
+        self._reactor = Reactor(self._deliver_here, self.fork)
 
     async def init(self, conf: Mapping[str, Any] | None = None) -> None:
         """Start the gate; with ``conf``, open it at once. Subclasses that override this
@@ -392,7 +394,8 @@ class GateServer(Service):
                 if not await self._hook(self.connect, connection.fd, connection.peer):
                     connection.close("internal error")
                 heartbeats = self._heartbeats if conf.heartbeat else None
-                await connection.serve(self._deliver, heartbeats, conf.max_packet_rate)
+                reactor = self._reactor if Reactor.serves(connection) else None
+                await connection.serve(self._deliver, heartbeats, conf.max_packet_rate, reactor)
             finally:
                 registry.remove(connection)
                 self.gate_stats.ended(connection)
@@ -412,6 +415,29 @@ class GateServer(Service):
                 connection.close(f"agent {agent} does not take packets: {exc}")
         elif not await self._hook(self.message, connection.fd, packet):
             connection.close("internal error")
+
+    def _deliver_here(self, connection: Connection, packet: bytes) -> Guest | bool | None:
+        """``_deliver`` without waiting, for the reactor (see ``meshnet.gate.reactor``)."""
+        agent = connection.agent
+        if agent is not None:
+            try:
+                return self._ctx.post_here(agent, CLIENT, (connection.fd, packet))  # type: ignore[no-any-return]
+            except CallError as exc:
+                connection.close(f"agent {agent} does not take packets: {exc}")
+                return None
+        coro = self.message(connection.fd, packet)
+        try:
+            trap = coro.send(None)
+        except StopIteration:
+            return None
+        except Exception:
+            self._hook_failed(connection, self.message)
+            return None
+        return HookGuest(coro, trap, partial(self._hook_failed, connection, self.message))
+
+    def _hook_failed(self, connection: Connection, hook: Callable[..., object]) -> None:
+        logger.exception("connection %d: %s hook failed", connection.fd, hook.__name__)
+        connection.close("internal error")
 
     async def _hook(self, hook: Callable[..., Awaitable[None]], fd: int, *args: Any) -> bool:
         """Await a hook; log what it raises. True if it returned."""

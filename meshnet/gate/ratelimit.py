@@ -29,3 +29,8 @@ class PacketBudget:
         left = min(self.rate, self._left + (now - self._at) * self.rate) - 1
         self._left, self._at = left, now
         return 0.0 if left >= 0 else -left / self.rate
+
+    def ready(self) -> bool:
+        """True if a packet may go now (``take`` would return 0); counts nothing."""
+        left = self._left + (trio.current_time() - self._at) * self.rate
+        return left >= 1

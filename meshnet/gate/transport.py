@@ -171,32 +171,46 @@ class TcpTransport(Transport):
         self._violation: str | None = None
         self._check_proxy_header = check_proxy_header
 
+    @property
+    def fileno(self) -> int:
+        """The socket's file descriptor: -1 over TLS, or once closed."""
+        return self._fileno
+
     async def receive(self) -> list[bytes] | None:
         while True:
-            if self._violation is not None:
-                raise TransportError(self._violation)
+            self.check()
             data = await self._read()
             if data is None:
                 continue
-            if self._check_proxy_header:
-                self._check_proxy_header = False
-                if looks_like_header(data):
-                    raise TransportError(UNTRUSTED_PROXY_HEADER)
-            if not data:
-                if self._splitter.pending:
-                    raise TransportError(
-                        f"client closed the connection inside a packet "
-                        f"({self._splitter.pending} bytes of it had arrived)"
-                    )
-                return None
-            try:
-                packets = self._splitter.feed(data)
-            except PacketTooLarge as exc:
-                # Deliver what came before the bad prefix; the next receive reports it.
-                self._violation = str(exc)
-                packets = exc.packets
-            if packets:
+            packets = self.take(data)
+            if packets != []:
                 return packets
+
+    def check(self) -> None:
+        """Raise the ``TransportError`` a bad length prefix left for the next read."""
+        if self._violation is not None:
+            raise TransportError(self._violation)
+
+    def take(self, data: bytes) -> list[bytes] | None:
+        """The packets ``data``, just read from the socket, completes (maybe none); None
+        if it is the end of the stream (b""), after a whole packet."""
+        if self._check_proxy_header:
+            self._check_proxy_header = False
+            if looks_like_header(data):
+                raise TransportError(UNTRUSTED_PROXY_HEADER)
+        if not data:
+            if self._splitter.pending:
+                raise TransportError(
+                    f"client closed the connection inside a packet "
+                    f"({self._splitter.pending} bytes of it had arrived)"
+                )
+            return None
+        try:
+            return self._splitter.feed(data)
+        except PacketTooLarge as exc:
+            # Deliver what came before the bad prefix; the next read reports it.
+            self._violation = str(exc)
+            return exc.packets
 
     async def _read_socket(self) -> bytes | None:
         """What the socket holds (b"" at its end), or None if it held nothing after all."""

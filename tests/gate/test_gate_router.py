@@ -228,14 +228,22 @@ def test_a_handler_for_an_undeclared_message_is_refused_at_class_creation():
 async def test_a_gate_failure_mid_connection_still_ends_it_with_error_and_disconnect(
     node, kind, monkeypatch, caplog
 ):
-    deliver = GateServer._deliver
+    deliver, deliver_here = GateServer._deliver, GateServer._deliver_here
 
-    async def buggy(self, connection, packets):
+    def check(self, connection):
         if connection.agent is None and self._routes:  # the connection is signed in
             raise RuntimeError("a bug in the gate")
-        await deliver(self, connection, packets)
+
+    async def buggy(self, connection, packet):
+        check(self, connection)
+        await deliver(self, connection, packet)
+
+    def buggy_here(self, connection, packet):  # the reactor's way (plain TCP)
+        check(self, connection)
+        return deliver_here(self, connection, packet)
 
     monkeypatch.setattr(GateServer, "_deliver", buggy)
+    monkeypatch.setattr(GateServer, "_deliver_here", buggy_here)
     router, port, auth, agent = await start_game(node, kind)
     async with connect(kind, port) as connection:
         player = Player(connection)
