@@ -29,6 +29,7 @@ packet is handed over, but a hook already running for the connection runs to its
 from __future__ import annotations
 
 import contextvars
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from functools import partial
@@ -44,6 +45,8 @@ from meshnet.gate.transport import CLOSE_TIMEOUT, Transport, TransportError
 if TYPE_CHECKING:
     from meshnet.gate.heartbeat import Heartbeats
     from meshnet.gate.reactor import Reactor
+
+logger = logging.getLogger(__name__)
 
 Deliver = Callable[["Connection", bytes], Awaitable[None]]
 """What the gate does with each packet the connection receives."""
@@ -132,7 +135,8 @@ class Connection:
         """``time.monotonic()`` when packets last came in (or when it connected)."""
         self._notify = notify
         self._max_unsent = max_unsent
-        self._opened = trio.Event()
+        self._opened: trio.Event | None = trio.Event()
+        """Set by ``open``; None once the reader saw it (an idle connection keeps less)."""
         self._closing = False
         self._aborted = False
         self._served = False
@@ -146,9 +150,11 @@ class Connection:
         """Where the write loop waits for data; None until the loop is started."""
         self._nursery = nursery
         self._context = contextvars.copy_context()
-        self._flushed = trio.Event()
+        self._flushed: trio.Event | None = None
+        """With the write loop: set once it ended."""
         self._read_scope = trio.CancelScope()
-        self._write_scope = trio.CancelScope()
+        self._write_scope: trio.CancelScope | None = None
+        """With the write loop: its scope."""
         self._node = UnsentTotal() if node is None else node
         """The unsent bytes of every connection of the node, this one's included."""
         self._waiting = False
@@ -225,7 +231,8 @@ class Connection:
 
     def open(self) -> None:
         """Let the connection's packets in (skynet's ``openclient``)."""
-        self._opened.set()
+        if self._opened is not None:
+            self._opened.set()
 
     @property
     def paused(self) -> bool:
@@ -262,7 +269,9 @@ class Connection:
         """
         with self._read_scope:
             try:
-                await self._wait(self._opened.wait)
+                if self._opened is not None:
+                    await self._wait(self._opened.wait)
+                    self._opened = None
                 budget = None if packet_rate is None else PacketBudget(packet_rate)
                 if reactor is None:
                     receive = partial(self._receive, heartbeats)
@@ -276,7 +285,8 @@ class Connection:
                     heartbeats.forget(self)
         self.close()
         self._release()
-        if self._writer is not None:
+        if self._flushed is not None:
+            assert self._write_scope is not None
             with trio.move_on_after(CLOSE_TIMEOUT):
                 await self._flushed.wait()
             self._write_scope.cancel()
@@ -287,6 +297,8 @@ class Connection:
         """Close the transport: gracefully after ``serve`` ended normally, else at once."""
         self._closing = True
         self._drop_buffer()
+        if self._write_scope is not None:  # serve did not end normally: nor does the loop
+            self._write_scope.cancel()
         await self.transport.aclose(self._served and not self._aborted, self.error)
 
     # --- the gate's reactor ----------------------------------------------------------
@@ -378,6 +390,7 @@ class Connection:
 
     async def _write_loop(self, writer: ParkingLot) -> None:
         try:
+            assert self._write_scope is not None and self._flushed is not None
             with self._write_scope:
                 while True:
                     while not self._buffer:
@@ -393,6 +406,9 @@ class Connection:
                         self._drained()
         except TransportError as exc:
             self.close(str(exc), abort=True)
+        except Exception as exc:  # a bug: it ends this connection, not the gate
+            logger.exception("connection %d: the write loop failed", self.fd)
+            self.close(f"internal error: {exc!r}", abort=True)
         finally:
             self._node.shrink(self._in_flight)  # a send cut short: those bytes are dropped
             self._in_flight = 0
@@ -409,6 +425,8 @@ class Connection:
             self._writer.unpark()
         else:
             self._writer = ParkingLot()
+            self._write_scope = trio.CancelScope()
+            self._flushed = trio.Event()
             # Any service's write may get here: start the loop in the gate's context, not
             # in the writer's (log records, current service).
             self._context.run(self._nursery.start_soon, self._write_loop, self._writer)
@@ -430,7 +448,8 @@ class Connection:
     def _abort(self) -> None:
         self._aborted = True
         self._drop_buffer()
-        self._write_scope.cancel()
+        if self._write_scope is not None:
+            self._write_scope.cancel()
 
     def _drop_buffer(self) -> None:
         self._node.shrink(self._buffered)

@@ -358,20 +358,18 @@ class GateServer(Service):
                 return None
             try:
                 transport = await opening.accept()
-                async with trio.open_nursery() as nursery:  # its write loop
-                    connection = Connection(
-                        fd,
-                        self.address,
-                        peer,
-                        transport,
-                        nursery,
-                        max_unsent=conf.max_unsent,
-                        notify=self._notify_warning,
-                        node=self.connections.unsent,
-                        host=opening.host,
-                    )
-                    await self._run(connection, conf)
-                    nursery.cancel_scope.cancel()
+                connection = Connection(
+                    fd,
+                    self.address,
+                    peer,
+                    transport,
+                    self._ctx.nursery,  # for its write loop, if it needs one
+                    max_unsent=conf.max_unsent,
+                    notify=self._notify_warning,
+                    node=self.connections.unsent,
+                    host=opening.host,
+                )
+                await self._run(connection, conf)
             finally:
                 self._limits.free_address(opening.host)
         except TransportError as exc:
