@@ -22,7 +22,7 @@ from __future__ import annotations
 import trio
 from trio.lowlevel import checkpoint
 from wsproto import ConnectionType, WSConnection
-from wsproto.connection import ConnectionState
+from wsproto.connection import Connection, ConnectionState
 from wsproto.events import (
     AcceptConnection,
     BytesMessage,
@@ -70,7 +70,7 @@ class ServerWebSocket:
 
     def __init__(self, stream: trio.abc.Stream, max_message: int) -> None:
         self.stream = stream
-        self._ws = WSConnection(ConnectionType.SERVER)
+        self._ws: WSConnection | Connection = WSConnection(ConnectionType.SERVER)
         self._max_message = max_message
         self._send_lock = trio.StrictFIFOLock()
         self._message = bytearray()
@@ -105,6 +105,10 @@ class ServerWebSocket:
     async def accept(self) -> None:
         """Answer ``101 Switching Protocols``: messages flow from now on."""
         await self._send_events(AcceptConnection())
+        # wsproto's WSConnection keeps the handshake (an h11 connection) for good; the
+        # open connection needs only its frame protocol, with what came after the request.
+        assert self._ws.connection is not None
+        self._ws = self._ws.connection
 
     async def reject(self, status: int, text: str) -> None:
         """Answer the upgrade with an HTTP error status and ``text`` as the body."""
