@@ -270,6 +270,9 @@ class WsTransport(Transport):
     def __init__(self, ws: ServerWebSocket) -> None:
         self._ws = ws
 
+    def send_now(self, chunk: bytes) -> bytes | None:
+        return None if self._ws.send_now(chunk) else chunk
+
     async def receive(self) -> list[bytes] | None:
         try:
             return await self._ws.receive()
@@ -288,6 +291,7 @@ class WsTransport(Transport):
             raise TransportError(str(exc)) from None
 
     async def aclose(self, graceful: bool, reason: str | None) -> None:
+        self._ws.forget_socket()
         if graceful:
             with trio.move_on_after(CLOSE_TIMEOUT):
                 with contextlib.suppress(WebSocketError):

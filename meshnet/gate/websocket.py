@@ -19,6 +19,8 @@ refused before the upgrade ends at once.
 
 from __future__ import annotations
 
+import os
+
 import trio
 from trio.lowlevel import checkpoint
 from wsproto import ConnectionType, WSConnection
@@ -73,6 +75,9 @@ class ServerWebSocket:
         self._ws: WSConnection | Connection = WSConnection(ConnectionType.SERVER)
         self._max_message = max_message
         self._send_lock = trio.StrictFIFOLock()
+        self._fileno = stream.socket.fileno() if isinstance(stream, trio.SocketStream) else -1
+        """The plain socket's file descriptor, for ``send_now`` (-1 over TLS)."""
+        self._unsent = b""
         self._message = bytearray()
         self._fragments = 0
         self._peer_close: CloseConnection | None = None
@@ -146,6 +151,33 @@ class ServerWebSocket:
         async with self._send_lock:
             if self._ws.state is ConnectionState.OPEN:
                 await self._send_all(b"".join(self._ws.send(Message(data=m)) for m in messages))
+
+    def send_now(self, message: bytes) -> bool:
+        """Send one binary message without waiting, straight to a plain socket's file
+        descriptor, if nothing else is being sent; False if it cannot (nothing sent).
+
+        What the socket does not take at once (part of this one message) goes out first
+        with the next ``send`` or ``close``."""
+        fileno = self._fileno
+        if fileno < 0 or self._unsent or self._send_lock.locked():
+            return False
+        if self._ws.state is not ConnectionState.OPEN:
+            return True  # dropped, as send drops it
+        data = self._ws.send(Message(data=message))
+        try:
+            sent = os.write(fileno, data)
+        except BlockingIOError:
+            sent = 0
+        except OSError:  # the socket failed: the next send or read reports it
+            return True
+        if sent < len(data):
+            self._unsent = data[sent:]
+        return True
+
+    def forget_socket(self) -> None:
+        """The stream is about to be closed, its file descriptor number free for reuse:
+        ``send_now`` sends nothing from now on."""
+        self._fileno = -1
 
     async def close(self, reason: str | None) -> None:
         """Send our close frame (or answer the client's): code 1000 without ``reason``,
@@ -229,6 +261,8 @@ class ServerWebSocket:
             await self._send_all(b"".join(self._ws.send(event) for event in events))
 
     async def _send_all(self, data: bytes) -> None:
+        if self._unsent:
+            data, self._unsent = self._unsent + data, b""
         try:
             await self.stream.send_all(data)
         except trio.BrokenResourceError as exc:

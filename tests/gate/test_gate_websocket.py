@@ -1,6 +1,8 @@
 """The gate's WebSocket server end on its own: any chunking, any fragmentation, bounded
 assembly, and garbage that raises our own error."""
 
+import socket
+
 import pytest
 import trio
 import trio.testing
@@ -108,3 +110,41 @@ def test_garbage_instead_of_an_upgrade_raises_our_error(garbage):
 def test_an_http_request_that_is_not_an_upgrade_is_refused():
     with pytest.raises(WebSocketRefused, match="not a websocket upgrade"):
         run_serve(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+
+
+async def test_what_send_now_leaves_unsent_goes_out_before_the_next_send():
+    """A message the socket takes only in part is finished before the next one."""
+    client_sock, server_sock = trio.socket.socketpair()
+    server_sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+    server = trio.SocketStream(server_sock)
+    ws = ServerWebSocket(server, MAX_MESSAGE)
+    client, request = client_connection()
+    await trio.SocketStream(client_sock).send_all(request)
+    await ws.handshake()
+    await ws.accept()
+    big, small = bytes(range(256)) * 1024, b"next"
+    assert ws.send_now(big)
+    assert not ws.send_now(small)  # part of big waits: small must not pass it
+    received: list[bytes] = []
+
+    async def read() -> None:
+        client_stream = trio.SocketStream(client_sock)
+        data = b""
+        while b"\r\n\r\n" not in data:  # the server's 101
+            data += await client_stream.receive_some(65536)
+        client.receive_data(data.split(b"\r\n\r\n", 1)[1])
+        message = b""
+        while len(received) < 2:
+            for event in client.events():
+                message += event.data
+                if event.message_finished:
+                    received.append(message)
+                    message = b""
+            if len(received) < 2:
+                client.receive_data(await client_stream.receive_some(65536))
+
+    with trio.fail_after(5):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(read)
+            await ws.send([small])
+    assert received == [big, small]
