@@ -46,7 +46,9 @@ logger = logging.getLogger(__name__)
 class Guest(Protocol):
     """A hand-over that suspended: the reactor's task finishes it, in ``scope``."""
 
-    async def finish(self, scope: trio.CancelScope) -> None: ...
+    async def finish(self, scope: trio.CancelScope) -> None:
+        """Run what suspended to its end; ``scope`` is the reactor task's own."""
+        ...
 
 
 DeliverHere = Callable[["Connection", bytes], "Guest | bool | None"]
@@ -249,6 +251,7 @@ class HookGuest:
         self._failed = failed
 
     async def finish(self, scope: trio.CancelScope) -> None:
+        """Run the hook to its end."""
         try:
             await _resume(self._coro, self._trap)
         except Exception:
