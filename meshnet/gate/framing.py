@@ -80,6 +80,12 @@ class Splitter:
         """
         if type(data) is not bytes:
             data = bytes(data)  # also detaches us from a buffer the caller may reuse
+        size = len(data)
+        if not self._pending and size >= 2 and (data[0] << 8 | data[1]) + 2 == size:
+            if size - 2 > self._max:  # the common case, one whole packet: no loop
+                self._keep(data, needed=0)
+                raise PacketTooLarge(size - 2, self._max, [])
+            return [data[2:]]
         if self._pending:
             self._parts.append(data)
             self._pending += len(data)
