@@ -26,7 +26,7 @@ import logging
 import os
 import select
 import types
-from collections.abc import Callable, Coroutine, Generator
+from collections.abc import Awaitable, Callable, Coroutine, Generator
 from typing import TYPE_CHECKING, Any, Protocol
 
 import outcome
@@ -78,30 +78,26 @@ class Reactor:
         transport = connection.transport
         return isinstance(transport, TcpTransport) and transport.fileno >= 0
 
-    async def attend(
+    def attend(
         self,
         connection: Connection,
         heartbeats: Heartbeats | None,
         budget: PacketBudget | None,
-    ) -> list[bytes] | None:
-        """Serve ``connection`` until something needs a wait: return the packets read but
-        not handed over (maybe none), None at the end of the stream; ``TransportError``
-        if it broke. Cancelling the caller takes the connection out at once."""
+    ) -> Awaitable[list[bytes] | None]:
+        """Serve ``connection`` until something needs a wait; await the result: the
+        packets read but not handed over (maybe none), None at the end of the stream;
+        ``TransportError`` if it broke. Cancelling the caller takes the connection out
+        at once. (A plain function: an idle connection keeps no frame of it.)"""
         transport = connection.transport
         assert isinstance(transport, TcpTransport)
         transport.check()
-        entry = _Entry(connection, current_task(), heartbeats, budget)
+        entry = _Entry(self, connection, current_task(), heartbeats, budget)
         fileno = transport.fileno
         self._epoll.register(fileno, select.EPOLLIN)
         self._entries[fileno] = entry
         if not self._running:
             self._start_worker()
-
-        def abort(_: object) -> Abort:
-            self._detach(entry)
-            return Abort.SUCCEEDED
-
-        return await wait_task_rescheduled(abort)  # type: ignore[no-any-return]
+        return wait_task_rescheduled(entry.abort)  # type: ignore[no-any-return]
 
     # --- helpers --------------------------------------------------------------------
 
@@ -281,15 +277,26 @@ class _AfterHook:
 class _Entry:
     """A connection in the reactor, and its task parked in ``attend``."""
 
-    __slots__ = ("connection", "task", "heartbeats", "budget", "packets", "next", "busy")
+    __slots__ = (
+        "reactor",
+        "connection",
+        "task",
+        "heartbeats",
+        "budget",
+        "packets",
+        "next",
+        "busy",
+    )
 
     def __init__(
         self,
+        reactor: Reactor,
         connection: Connection,
         task: Task,
         heartbeats: Heartbeats | None,
         budget: PacketBudget | None,
     ) -> None:
+        self.reactor = reactor
         self.connection = connection
         self.task: Task | None = task
         """None once the connection left the reactor."""
@@ -300,6 +307,11 @@ class _Entry:
         self.next = 0
         self.busy = False
         """True while a hook runs for one of its packets in a reactor's task."""
+
+    def abort(self, _: object) -> Abort:
+        """trio cancelled the connection's task parked in ``attend``."""
+        self.reactor._detach(self)
+        return Abort.SUCCEEDED
 
 
 @types.coroutine
