@@ -151,3 +151,38 @@ async def test_a_kick_while_a_hook_is_suspended_waits_for_it_before_disconnect(n
     await wait_for(node, gate, "disconnect")
     hooks = [event[0] for event in await node.call(gate, "events")]
     assert hooks == ["connect", "message", "returned", "disconnect"]
+
+
+class OneAtATime(Service):
+    """One handler at a time, one message waiting: ``hold`` waits for ``RELEASE``."""
+
+    max_concurrency = 1
+    mailbox_size = 1
+
+    async def on_client(self, fd: int, packet: bytes) -> None:
+        if packet == b"hold":
+            await RELEASE[0].wait()
+        connections(self.node).write(fd, packet)
+
+
+RELEASE: list[trio.Event] = []
+
+
+class OneAtATimeGate(AgentGate):
+    async def connect(self, fd: int, addr: str) -> None:
+        self.agents = getattr(self, "agents", {})
+        self.agents[fd] = await self.newservice(OneAtATime)
+        await self.forward(fd, self.agents[fd])
+        self._record("connect", fd, addr)
+
+
+async def test_packets_for_an_agent_with_a_full_mailbox_wait_their_turn_in_order(node):
+    RELEASE[:] = [trio.Event()]
+    gate, port = await start_gate(node, "tcp", OneAtATimeGate)
+    async with connect("tcp", port) as client:
+        sent = [b"hold", *(b"%d" % n for n in range(10))]
+        for packet in sent:
+            await client.send(packet)
+        await trio.sleep(0.05)  # the mailbox fills; the rest waits in the connection
+        RELEASE[0].set()
+        assert [await client.receive() for _ in sent] == sent
