@@ -42,7 +42,7 @@ debug console's ``ping``. No method can have this name."""
 class Dispatcher:
     """The worker pool of one service."""
 
-    __slots__ = ("_ctx", "_commands", "_kinds", "_limit", "_suspended", "_standby")
+    __slots__ = ("_ctx", "_commands", "_kinds", "_limit", "_suspended", "_standby", "_countdown")
 
     def __init__(self, ctx: ServiceContext) -> None:
         cls = type(ctx.instance)
@@ -53,6 +53,8 @@ class Dispatcher:
         self._suspended = 0
         """Handlers that suspended and have not finished."""
         self._standby: list[_Standby] = []
+        self._countdown = 1
+        """Handlers to start before the next one is timed (while the node is observed)."""
 
     @property
     def running(self) -> int:
@@ -70,53 +72,16 @@ class Dispatcher:
     async def _worker(self) -> None:
         ctx = self._ctx
         mailbox = ctx.mailbox
-        handling = ctx.handling
-        commands = self._commands
-        instance = ctx.instance
-        runtime = ctx.runtime
-        countdown = 1
         task = current_task()
         ctx.stepped.add(task)
         try:
             while True:
                 message = await mailbox.get()
-                try:
-                    if message.kind == REQUEST and message.name in commands:
-                        coro = commands[message.name](instance, *message.args)  # type: ignore[index]
-                    else:
-                        coro = self._handler_for(message)
-                except UnknownCommand as exc:
-                    ctx.refuse(message, exc)
+                started = self._start(message, task)
+                if started is None:
                     continue
-                except Exception as exc:  # wrong arguments, mostly
-                    ctx.fail(message, exc)
-                    continue
-                context = ctx.base_context.copy()  # each handler's ContextVars are its own
-                handling[task] = message
-                started = 0.0
-                if runtime.observer is not None:
-                    countdown -= 1
-                    if not countdown:
-                        started = perf_counter()
-                try:
-                    trap = context.run(coro.send, None)
-                except StopIteration as done:
-                    del handling[task]
-                    ctx.answer(message, done.value)
-                    if started:
-                        countdown = ctx.stats.timed(started)
-                    continue
-                except Exception as exc:
-                    del handling[task]
-                    ctx.fail(message, exc)
-                    if started:
-                        countdown = ctx.stats.timed(started)
-                    continue
-                except BaseException:
-                    ctx.owe(message)  # SystemExit & co. end the service, which answers
-                    raise
                 # The handler suspended: let the next message in, and finish this one here.
-                ctx.owe(message)
+                coro, trap, context, timed_from = started
                 self._suspended += 1
                 if self._suspended < self._limit:
                     self._hand_off()
@@ -129,9 +94,8 @@ class Dispatcher:
                 else:
                     ctx.answer(message, result)
                 finally:
-                    del handling[task]
-                if started:
-                    countdown = ctx.stats.timed(started)
+                    del ctx.handling[task]
+                self._timed(timed_from)
                 self._suspended -= 1
                 if mailbox.paused:
                     mailbox.resume()  # nobody took over: this worker holds the mailbox again
@@ -145,45 +109,71 @@ class Dispatcher:
         (a gate's reactor handing over a packet), when the service's holder is parked with
         nothing before it: what the holder would do with it, minus the task switch.
 
-        Returns None once the handler ran (or failed, logged as ever), or ``NotHere`` if
+        Returns None once the handler ran (or failed, logged as ever), or ``NOT_HERE`` if
         the service cannot take it that way (the caller queues it instead). If the handler
         suspends, the returned ``Guest`` must be awaited in this task: it finishes the
         handler as the service's (its context; cancelled when the service stops, which
         waits for it; counted against ``max_concurrency``)."""
-        ctx = self._ctx
-        if self._suspended + 1 >= self._limit or not ctx.mailbox.start_here():
+        if self._suspended + 1 >= self._limit or not self._ctx.mailbox.start_here():
             return NOT_HERE
+        started = self._start(message, current_task())
+        if started is None:
+            return None
+        self._suspended += 1
+        return Guest(self, message, *started)
+
+    def guest_done(self, timed_from: float) -> None:
+        """A ``Guest`` handler finished."""
+        self._timed(timed_from)
+        self._suspended -= 1
+
+    def _start(self, message: Message, task: Task) -> tuple[Any, Any, Any, float] | None:
+        """Run ``message``'s handler in ``task`` up to where it first suspends: None if it
+        ended there (answered, or failed), else its coroutine, the trap it yielded, its
+        context and when it started (0.0: not timed), for ``task`` to go on with."""
+        ctx = self._ctx
+        commands = self._commands
         try:
-            coro = self._handler_for(message)
+            if message.kind == REQUEST and message.name in commands:
+                coro = commands[message.name](ctx.instance, *message.args)  # type: ignore[index]
+            else:
+                coro = self._handler_for(message)
         except UnknownCommand as exc:
             ctx.refuse(message, exc)
             return None
-        except Exception as exc:
+        except Exception as exc:  # wrong arguments, mostly
             ctx.fail(message, exc)
             return None
-        context = ctx.base_context.copy()
-        task = current_task()
-        ctx.handling[task] = message
+        context = ctx.base_context.copy()  # each handler's ContextVars are its own
+        handling = ctx.handling
+        handling[task] = message
+        started = 0.0
+        if ctx.runtime.observer is not None:
+            self._countdown -= 1
+            if not self._countdown:
+                started = perf_counter()
         try:
             trap = context.run(coro.send, None)
         except StopIteration as done:
-            del ctx.handling[task]
+            del handling[task]
             ctx.answer(message, done.value)
+            self._timed(started)
             return None
         except Exception as exc:
-            del ctx.handling[task]
+            del handling[task]
             ctx.fail(message, exc)
+            self._timed(started)
             return None
         except BaseException:
-            del ctx.handling[task]
+            ctx.owe(message)  # SystemExit & co. end the service, which answers
             raise
         ctx.owe(message)
-        self._suspended += 1
-        return Guest(self, ctx, message, coro, trap, context)
+        return coro, trap, context, started
 
-    def guest_done(self) -> None:
-        """A ``Guest`` handler finished."""
-        self._suspended -= 1
+    def _timed(self, started: float) -> None:
+        """A handler timed from ``started`` (0.0: not timed) ended."""
+        if started:
+            self._countdown = self._ctx.stats.timed(started)
 
     def _handler_for(self, message: Message) -> Coroutine[Any, Any, Any]:
         instance = self._ctx.instance
@@ -245,30 +235,30 @@ class Guest:
     """A handler ``run_here`` started in a task that is not its service's, and that
     suspended: ``finish`` runs it to its end in that task, as the service's."""
 
-    __slots__ = ("_dispatcher", "_ctx", "_message", "_coro", "_trap", "_context")
+    __slots__ = ("_dispatcher", "_message", "_coro", "_trap", "_context", "_timed_from")
 
     def __init__(
         self,
         dispatcher: Dispatcher,
-        ctx: ServiceContext,
         message: Message,
         coro: Coroutine[Any, Any, Any],
         trap: Any,
         context: Any,
+        timed_from: float,
     ) -> None:
         self._dispatcher = dispatcher
-        self._ctx = ctx
         self._message = message
         self._coro = coro
         self._trap = trap
         self._context = context
+        self._timed_from = timed_from
 
     async def finish(self, scope: trio.CancelScope) -> None:
         """Run the handler to its end. ``scope``, the calling task's own, around where
         ``run_here`` was called, is handed to the service for that time: shielded from
         the task's other cancellations, cancelled when the service stops (and the
         service's end waits for it). Nothing else may run in ``scope`` meanwhile."""
-        ctx = self._ctx
+        ctx = self._dispatcher._ctx
         task = current_task()
         ctx.stepped.add(task)
         with ctx.hosting(scope):
@@ -281,7 +271,7 @@ class Guest:
             finally:
                 del ctx.handling[task]
                 ctx.stepped.discard(task)
-                self._dispatcher.guest_done()
+                self._dispatcher.guest_done(self._timed_from)
 
 
 async def _pong() -> None:
