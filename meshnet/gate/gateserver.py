@@ -14,7 +14,8 @@ the hooks you need.
 
 or start it open: ``newservice(Watchdog, {"port": 8888})`` (the conf keys are in
 ``meshnet.gate.conf``). A connection goes through these hooks, each awaited in a task of
-the gate that belongs to the connection:
+the gate that belongs to the connection while it runs (its own, or for ``message`` over
+plain TCP the gate's reactor, ``meshnet.gate.reactor``, which the connection waits for):
 
 ``connect(fd, addr)``   a client connected; nothing is read from it until ``openclient(fd)``
                         (or ``forward``), so the connection can be handed over first
