@@ -8,8 +8,8 @@
    as the echo of the previous one has fully arrived: one packet in flight per connection.
    Measuring starts WARMUP seconds after every connection has had its first echo and lasts
    SECONDS. Prints one JSON object: rate (echoes/s while measuring), total (echoes in
-   all), p50 and p99 (round-trip latency while measuring, microseconds) and first_echo
-   (seconds from the first connect until every connection had its first echo).
+   all), p50, p90, p99 and max (round-trip latency while measuring, microseconds) and
+   first_echo (seconds from the first connect until every connection had its first echo).
 
    Built by bench/gate.py with the system cc into bench/.build/ (not tracked). */
 
@@ -173,8 +173,10 @@ int main(int argc, char **argv) {
         return 1;
     }
     qsort(latencies, count, sizeof *latencies, compare);
-    printf("{\"rate\": %.1f, \"total\": %ld, \"p50\": %.1f, \"p99\": %.1f, \"first_echo\": %.4f}\n",
+    printf("{\"rate\": %.1f, \"total\": %ld, \"p50\": %.1f, \"p90\": %.1f, \"p99\": %.1f, "
+           "\"max\": %.1f, \"first_echo\": %.4f}\n",
            count / elapsed, total, latencies[count / 2] * 1e6,
-           latencies[(size_t)(count * 0.99)] * 1e6, first_echo);
+           latencies[(size_t)(count * 0.9)] * 1e6, latencies[(size_t)(count * 0.99)] * 1e6,
+           latencies[count - 1] * 1e6, first_echo);
     return 0;
 }
