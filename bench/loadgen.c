@@ -133,6 +133,7 @@ int main(int argc, char **argv) {
                 c->connected = 1;
                 struct epoll_event event = {.events = EPOLLIN, .data = events[e].data};
                 epoll_ctl(epoll, EPOLL_CTL_MOD, c->fd, &event);
+                t = now();
                 goto send_next;
             }
             ssize_t got = read(c->fd, buffer, sizeof buffer);
@@ -146,6 +147,7 @@ int main(int argc, char **argv) {
                 continue;
             }
             total++;
+            t = now(); /* per echo: a batch of a thousand takes a while to go through */
             if (measure_from && t >= measure_from) {
                 if (count == capacity) {
                     capacity *= 2;
