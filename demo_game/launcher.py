@@ -28,7 +28,7 @@ from demo_game.client import hub_flow
 from demo_game.settings import Settings, parse_settings
 from meshnet.config import NodeConfig, load_config
 from meshnet.errors import MeshnetError
-from meshnet.runner import READY_FD_ENV
+from meshnet.workers import READY_FD_ENV
 
 START_TIMEOUT = 30.0
 """Seconds a node has to start listening."""

@@ -25,7 +25,8 @@ from meshnet.listen import warn_if_fd_limit_low
 from meshnet.loader import load_service_class
 from meshnet.log import configure
 from meshnet.node import Node, open_node
-from meshnet.workers import LIFELINE_ENV, READY_FD_ENV
+from meshnet.supervisor import check_workers, supervise
+from meshnet.workers import LIFELINE_ENV, notify_ready
 
 logger = logging.getLogger(__name__)
 
@@ -42,8 +43,6 @@ def run_node(config: NodeConfig) -> int:
     """
     configure(config.log_level)
     if config.supervises:
-        from meshnet.supervisor import check_workers, supervise
-
         check_workers(config)
         with _stop_signals() as stop:
             return trio.run(supervise, config, stop)
@@ -181,18 +180,6 @@ async def _watch_supervisor(stop: StopRequest) -> None:
     await trio.lowlevel.wait_readable(int(fd))
     logger.warning("the supervisor is gone: stopping this worker")
     stop.request(signal.SIGTERM)
-
-
-def notify_ready() -> None:
-    """Write ``ready`` on ``MESHNET_READY_FD`` and close it, if the launcher gave one."""
-    fd = os.environ.pop(READY_FD_ENV, None)
-    if fd is None:
-        return
-    try:
-        os.write(int(fd), b"ready\n")
-        os.close(int(fd))
-    except (ValueError, OSError) as exc:
-        logger.warning("%s=%s: could not say the node is ready: %s", READY_FD_ENV, fd, exc)
 
 
 async def _start_operator_services(node: Node, config: NodeConfig) -> None:

@@ -35,7 +35,14 @@ from typing import TYPE_CHECKING
 
 import trio
 
-from meshnet.workers import LIFELINE_ENV, READY_FD_ENV, SECRET_ENV, WORKER_ENV, Worker
+from meshnet.workers import (
+    LIFELINE_ENV,
+    READY_FD_ENV,
+    SECRET_ENV,
+    WORKER_ENV,
+    Worker,
+    notify_ready,
+)
 
 if TYPE_CHECKING:
     from meshnet.config import NodeConfig
@@ -133,8 +140,6 @@ class _Supervisor:
 
     async def announce_ready(self) -> None:
         """Once every worker is up the first time: log it, and tell the launcher."""
-        from meshnet.runner import notify_ready
-
         await self.all_ready.wait()
         logger.info("the %d workers of node %r are up", self.config.workers, self.config.name)
         notify_ready()

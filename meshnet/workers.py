@@ -20,11 +20,14 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 import os
 import zlib
 from dataclasses import dataclass
 
 from meshnet.errors import MeshnetError
+
+logger = logging.getLogger(__name__)
 
 WORKER_ENV = "MESHNET_WORKER"
 """Set by the supervisor in each worker's environment: who the worker is (JSON)."""
@@ -112,3 +115,15 @@ def owner_node(key: str) -> str | None:
 def shared_ports() -> bool:
     """True in a worker: client-facing listeners share their port with the other workers."""
     return current_worker() is not None
+
+
+def notify_ready() -> None:
+    """Write ``ready`` on ``MESHNET_READY_FD`` and close it, if the launcher gave one."""
+    fd = os.environ.pop(READY_FD_ENV, None)
+    if fd is None:
+        return
+    try:
+        os.write(int(fd), b"ready\n")
+        os.close(int(fd))
+    except (ValueError, OSError) as exc:
+        logger.warning("%s=%s: could not say the node is ready: %s", READY_FD_ENV, fd, exc)
