@@ -1,8 +1,9 @@
 """Which service a thread's stack is running, and where: for the CPU sampler, the
 slow-handler watchdog and the debug console.
 
-A service's code always runs under one of four runtime frames: a worker of its
-dispatcher (a handler), ``_run_forked`` (a forked task), ``_lifetime`` (its ``init``) or
+A service's code always runs under one of the runtime's frames: a worker of its
+dispatcher, or the dispatcher's ``_start`` and a ``Guest`` for a handler run in another
+task (a gate's reactor), ``_run_forked`` (a forked task), ``_lifetime`` (its ``init``) or
 ``_retire`` (its ``on_exit``). Walking outwards from the innermost frame to the first of
 those finds the service and what it is doing, without costing the running code anything.
 """
@@ -70,11 +71,13 @@ def _owners() -> dict[CodeType, tuple[str, Doing]]:
     service's context, what the service does there). Imported late: node imports us."""
     global _OWNERS
     if _OWNERS is None:
-        from meshnet.dispatch import Dispatcher
+        from meshnet.dispatch import Dispatcher, Guest
         from meshnet.node import Node
 
         _OWNERS = {
             Dispatcher._worker.__code__: ("ctx", _handling),
+            Dispatcher._start.__code__: ("ctx", _handling),
+            Guest.finish.__code__: ("ctx", _guest),
             ServiceContext._run_forked.__code__: ("self", _forked),
             Node._lifetime.__code__: ("ctx", lambda _: "init"),
             Node._retire.__code__: ("ctx", lambda _: "on_exit"),
@@ -85,6 +88,10 @@ def _owners() -> dict[CodeType, tuple[str, Doing]]:
 def _handling(local: dict[str, Any]) -> str:
     message = local.get("message")
     return "a message" if message is None else f"message {message.describe()}"
+
+
+def _guest(local: dict[str, Any]) -> str:
+    return _handling({"message": getattr(local.get("self"), "_message", None)})
 
 
 def _forked(local: dict[str, Any]) -> str:

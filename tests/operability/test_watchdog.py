@@ -11,6 +11,7 @@ import pytest
 import trio
 
 from meshnet import Service, command, open_node
+from meshnet.message import CLIENT
 from meshnet.observe import SAMPLE_PERIOD
 
 THRESHOLD = 0.2
@@ -33,6 +34,13 @@ class Reports(logging.Handler):
             self.logged.set()
 
 
+def hold_the_loop(reports: Reports) -> None:
+    """Hold the event loop until the watchdog has said so."""
+    deadline = time.monotonic() + GIVE_UP
+    while not reports.logged.is_set() and time.monotonic() < deadline:
+        pass
+
+
 class Busy(Service):
     async def init(self, reports: Reports) -> None:
         self.reports = reports
@@ -40,10 +48,7 @@ class Busy(Service):
 
     @command
     async def spin(self):
-        """Hold the event loop until the watchdog has said so."""
-        deadline = time.monotonic() + GIVE_UP
-        while not self.reports.logged.is_set() and time.monotonic() < deadline:
-            pass
+        hold_the_loop(self.reports)
 
     @command
     async def doze(self, watchdog_checks: int):
@@ -59,6 +64,26 @@ class Busy(Service):
         deadline = time.monotonic() + GIVE_UP
         while self._ctx.stats.cpu < 5 * SAMPLE_PERIOD and time.monotonic() < deadline:
             pass
+
+
+class BusyClient(Service):
+    """A gate's agent, its handler spinning as ``Busy.spin`` does."""
+
+    async def init(self, reports: Reports) -> None:
+        self.reports = reports
+
+    async def on_client(self, fd, data):
+        hold_the_loop(self.reports)
+
+
+class Reactor(Service):
+    """Hands a client packet over as a gate's reactor does: the agent's handler runs in
+    this service's task (``post_here``), not in the agent's."""
+
+    @command
+    async def hand_over(self, agent):
+        guest = self._ctx.post_here(agent, CLIENT, (7, b"packet"))
+        assert guest is None  # it ran here, to its end
 
 
 class Idle(Service):
@@ -87,12 +112,23 @@ async def test_a_handler_holding_the_event_loop_is_logged_with_its_address_comma
     message = error.getMessage()
     assert message.startswith(f"slow handler: {busy} (Busy) has held the event loop for ")
     assert "running message 'spin' from :01000001" in message
-    assert 'test_watchdog.py", line' in message and "in spin" in message
+    assert 'test_watchdog.py", line' in message and "in hold_the_loop" in message
     assert error.address == str(busy)
     assert node.watchdog.reports == 1
     assert (
         reports.records[1].getMessage().startswith("the event loop ran again after being held for ")
     )
+
+
+async def test_a_handler_run_in_a_gate_reactors_task_is_logged_as_its_service(reports):
+    async with open_node(slow_handler=THRESHOLD) as node:
+        agent = await node.newservice(BusyClient, reports)
+        reactor = await node.newservice(Reactor)
+        await node.call(reactor, "hand_over", agent)
+    error = next(r for r in reports.records if r.levelno == logging.ERROR)
+    assert error.getMessage().startswith(f"slow handler: {agent} (BusyClient) has held")
+    assert f"running message 'client' from {reactor} session 0" in error.getMessage()
+    assert error.address == str(agent)
 
 
 async def test_a_handler_that_only_awaits_is_not_reported(reports):
