@@ -7,12 +7,13 @@ with ``[node] workers = N``; with N = 2 the
 two workers share the port (SO_REUSEPORT) and the kernel spreads the connections over
 them. The workers need no cluster here: an echo stays on the worker it landed on.
 
-The load generator is ``--loadgens`` processes (default 2) of plain Python on
-``selectors``, each with its share of the connections, closed loop: one 16-byte packet in
+The load generator is ``--loadgens`` processes (default 2) of ``bench/loadgen.c`` (built
+by ``bench/gate.py``'s ``build_loadgen``; plain Python on ``selectors`` where there is no
+C compiler), each with its share of the connections, closed loop: one 16-byte packet in
 flight per connection. On a two-core machine the generator shares the cores with the
-workers, so the bench also prints the cores the generator and the server used (CPU
-seconds per second of the run) and the server's CPU time per echo, which says more than
-the rate when the machine is busy with something else.
+workers (the C one takes less of them), so the bench also prints the cores the generator
+and the server used (CPU seconds per second of the run) and the server's CPU time per
+echo, which says more than the rate when the machine is busy with something else.
 
 Each round runs both configurations once (their order alternating); the printed figures
 are medians over the rounds, and the RATIO the median of the same-round ratios. Prints
@@ -24,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import selectors
 import socket
 import statistics
@@ -35,6 +37,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from gate import build_loadgen
+
 HOST = "127.0.0.1"
 PAYLOAD = 16
 WARMUP = 0.5
@@ -44,6 +48,7 @@ EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 
 def main(connections: int, seconds: float, rounds: int, loadgens: int) -> None:
+    loadgen = build_loadgen()
     runs: dict[int, list[dict]] = {1: [], 2: []}
     ratios = []
     with tempfile.TemporaryDirectory() as folder:
@@ -53,7 +58,7 @@ def main(connections: int, seconds: float, rounds: int, loadgens: int) -> None:
             figures = {}
             for workers in order:
                 with echo_server(Path(folder), workers) as (port, pid):
-                    figures[workers] = measure(port, pid, connections, seconds, loadgens)
+                    figures[workers] = measure(loadgen, port, pid, connections, seconds, loadgens)
                 runs[workers].append(figures[workers])
             ratios.append(figures[2]["rate"] / figures[1]["rate"])
     name = f"gate_workers.echo_16B_{connections}c"
@@ -124,14 +129,18 @@ def cpu_seconds(pid: int) -> float:
 # --- the load ------------------------------------------------------------------------
 
 
-def measure(port: int, pid: int, connections: int, seconds: float, loadgens: int) -> dict:
+def measure(
+    loadgen: Path | None, port: int, pid: int, connections: int, seconds: float, loadgens: int
+) -> dict:
     """Run the load generators together; the summed rate and the CPU each side used."""
     shares = [connections // loadgens + (i < connections % loadgens) for i in range(loadgens)]
-    command = [sys.executable, __file__, "--load", str(port), str(seconds)]
     server_before = tree_cpu_seconds(pid)
+    loadgen_before = _children_cpu_seconds()
     started = time.perf_counter()
     generators = [
-        subprocess.Popen([*command, str(share)], stdout=subprocess.PIPE, text=True)
+        subprocess.Popen(
+            _load_command(loadgen, port, seconds, share), stdout=subprocess.PIPE, text=True
+        )
         for share in shares
     ]
     results = []
@@ -147,8 +156,20 @@ def measure(port: int, pid: int, connections: int, seconds: float, loadgens: int
         "rate": sum(result["rate"] for result in results),
         "server_cpu": server_cpu / echoed * 1e6,
         "server_cores": server_cpu / wall,
-        "loadgen_cores": sum(result["cpu"] for result in results) / wall,
+        "loadgen_cores": (_children_cpu_seconds() - loadgen_before) / wall,
     }
+
+
+def _load_command(loadgen: Path | None, port: int, seconds: float, share: int) -> list[str]:
+    if loadgen is None:
+        return [sys.executable, __file__, "--load", str(port), str(seconds), str(share)]
+    return [str(loadgen), HOST, str(port), str(share), str(PAYLOAD), str(WARMUP), str(seconds)]
+
+
+def _children_cpu_seconds() -> float:
+    """CPU time of this process's children that have ended (the load generators)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def load(port: int, seconds: float, connections: int) -> dict:
@@ -185,8 +206,7 @@ def load(port: int, seconds: float, connections: int) -> dict:
     elapsed = now - measure_from
     for sock in waiting:
         sock.close()
-    cpu = time.process_time()
-    return {"rate": measured / elapsed, "total": total, "cpu": cpu}
+    return {"rate": measured / elapsed, "total": total}
 
 
 if __name__ == "__main__":
