@@ -39,7 +39,7 @@ import trio
 from demo_game.connection import HubClient, SecureClient, open_hub
 from demo_game.launcher import free_port, node_config, start_node, stop_node, wait_listening
 from demo_game.proto import SIGNUP_SERVER, proto
-from meshnet.gate.framing import pack
+from meshnet.framing import pack
 from meshnet.login.client import LoginRefused, login
 from meshnet.login.gateclient import GateConnection, connect_gate
 from meshnet.login.wire import pack_request

@@ -36,7 +36,7 @@ import trio
 
 from meshnet import Node, NodeDown, Service, command, open_node
 from meshnet.cluster import of, parse_cluster, start
-from meshnet.gate.framing import Splitter, pack
+from meshnet.framing import Splitter, pack
 
 HOST = "127.0.0.1"
 SECRET = "the cluster bench's secret"

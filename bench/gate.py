@@ -58,8 +58,8 @@ from pathlib import Path
 import trio
 
 from meshnet import Service, command, open_node
+from meshnet.framing import Splitter, pack
 from meshnet.gate.connections import connections
-from meshnet.gate.framing import Splitter, pack
 from meshnet.gate.gateserver import GateServer
 from meshnet.metrics import MetricsServer
 

@@ -17,7 +17,7 @@ import trio_websocket
 
 from demo_game.proto import proto, unpack_packets
 from meshnet.errors import MeshnetError
-from meshnet.gate.framing import pack
+from meshnet.framing import pack
 from meshnet.gate.proto import Reply
 from meshnet.login.gateclient import GateConnection, PacketReader
 from meshnet.login.wire import LoginProtocolError

@@ -58,7 +58,7 @@ from typing import Any
 
 from meshnet.admission import Network, networks
 from meshnet.errors import MeshnetError
-from meshnet.gate.framing import MAX_PAYLOAD
+from meshnet.framing import MAX_PAYLOAD
 
 WARN_UNSENT = 1 << 20
 """Unsent bytes at which a connection's first ``warning`` fires (then at twice that, ...)."""

@@ -26,7 +26,7 @@ from typing import Any
 
 import cbor2
 
-from meshnet.gate.framing import MAX_PAYLOAD
+from meshnet.framing import MAX_PAYLOAD
 from meshnet.gate.proto_errors import (
     FieldTypeError,
     InvalidBody,

@@ -19,7 +19,7 @@ import trio
 
 from meshnet.admission import Network, client_ip, is_in
 from meshnet.errors import MeshnetError
-from meshnet.gate.framing import MAX_PAYLOAD, FrameTooLarge, PacketTooLarge, Splitter, pack
+from meshnet.framing import MAX_PAYLOAD, FrameTooLarge, PacketTooLarge, Splitter, pack
 from meshnet.gate.proxy import ProxyHeaderError, forwarded_client, looks_like_header, read_header
 from meshnet.gate.websocket import ServerWebSocket, WebSocketError
 from meshnet.net import CLOSE_TIMEOUT, close_gracefully

@@ -13,7 +13,7 @@ from collections import deque
 
 import trio
 
-from meshnet.gate.framing import Splitter, pack
+from meshnet.framing import Splitter, pack
 from meshnet.login.client import LoginResult
 from meshnet.login.wire import (
     LoginProtocolError,

@@ -56,8 +56,8 @@ from typing import Any, ClassVar, NamedTuple
 import trio
 
 from meshnet.errors import CallError, MeshnetError
+from meshnet.framing import MAX_PAYLOAD
 from meshnet.gate.conf import parse_conf
-from meshnet.gate.framing import MAX_PAYLOAD
 from meshnet.gate.gateserver import GateServer
 from meshnet.gate.heartbeat import Heartbeats
 from meshnet.login.crypt import base64decode

@@ -15,7 +15,7 @@ from cluster_setup import HOST, REPO, SECRET, WAIT, free_port
 from meshnet import open_node
 from meshnet.cluster import parse_cluster, start
 from meshnet.cluster.skynet import seri, wire
-from meshnet.gate.framing import Splitter
+from meshnet.framing import Splitter
 
 EXAMPLE = REPO / "examples" / "skynet_cluster"
 sys.path.insert(0, str(EXAMPLE))

@@ -17,7 +17,7 @@ from meshnet.address import MAX_HANDLE
 from meshnet.cluster import api
 from meshnet.cluster.skynet import seri, wire
 from meshnet.cluster.skynet.listener import BUFFERED_MESSAGES, NAME, SkynetAgent
-from meshnet.gate.framing import pack as frame
+from meshnet.framing import pack as frame
 
 MAX_MESSAGE = 0x10000
 

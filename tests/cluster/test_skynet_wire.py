@@ -27,7 +27,7 @@ from meshnet.cluster.skynet.wire import (
     is_split,
     next_session,
 )
-from meshnet.gate.framing import pack as frame
+from meshnet.framing import pack as frame
 
 VECTORS = "skynet_cluster.json"
 

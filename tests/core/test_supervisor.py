@@ -18,7 +18,7 @@ import pytest
 import trio
 from workers_setup import HOST, WAIT, PortPicker, connect_to_worker, netstat, worker_pids
 
-from meshnet.gate.framing import Splitter, pack
+from meshnet.framing import Splitter, pack
 
 WORKERS = 2
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"

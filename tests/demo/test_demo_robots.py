@@ -18,7 +18,7 @@ from demo_game import robots
 from demo_game.connection import Answer
 from demo_game.proto import proto
 from demo_game.robots import RobotsError, Summary, run_robots
-from meshnet.gate.framing import Splitter, pack
+from meshnet.framing import Splitter, pack
 from meshnet.gate.proto import Reply
 
 

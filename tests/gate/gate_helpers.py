@@ -11,8 +11,8 @@ import trio
 import trio_websocket
 
 from meshnet import Service, command
+from meshnet.framing import Splitter, pack
 from meshnet.gate import GateServer, connections
-from meshnet.gate.framing import Splitter, pack
 
 HOST = "127.0.0.1"
 TIMEOUT = 5.0

@@ -14,8 +14,8 @@ from gate_helpers import HOST, TIMEOUT, Client, abort, connect
 from gate_router_setup import Player, proto, start_game
 from ws_client import RawWs, fragments
 
+from meshnet.framing import pack
 from meshnet.gate import connections
-from meshnet.gate.framing import pack
 from meshnet.gate.websocket import MAX_FRAGMENTS
 
 

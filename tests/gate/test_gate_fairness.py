@@ -15,7 +15,7 @@ from gate_router_setup import GameRouter, Player, proto, start_game
 from ws_client import RawWs
 from wsproto.events import BytesMessage, Message
 
-from meshnet.gate.framing import Splitter, pack
+from meshnet.framing import Splitter, pack
 
 FLOOD = 20_000
 """Requests the flooder writes in one go: several full reads' worth on either transport."""

@@ -16,8 +16,8 @@ from gate_helpers import (
 )
 
 from meshnet import CallError, command
+from meshnet.framing import MAX_PAYLOAD, pack
 from meshnet.gate import GateServer, connections
-from meshnet.gate.framing import MAX_PAYLOAD, pack
 
 
 async def test_open_on_port_0_reports_the_bound_port(node, kind):

@@ -5,7 +5,7 @@ import socket
 import pytest
 import trio
 
-from meshnet.gate.framing import pack
+from meshnet.framing import pack
 from meshnet.gate.transport import TcpTransport, TransportError
 
 

@@ -12,7 +12,7 @@ import trio.testing
 from login_servers import HOST
 
 from meshnet import command
-from meshnet.gate.framing import pack
+from meshnet.framing import pack
 from meshnet.login.client import LoginResult, login
 from meshnet.login.gateclient import (
     GateClosed,

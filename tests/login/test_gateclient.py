@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 import pytest
 import trio
 
-from meshnet.gate.framing import Splitter, pack
+from meshnet.framing import Splitter, pack
 from meshnet.login.client import LoginResult
 from meshnet.login.gateclient import GateClosed, HandshakeRefused, connect_gate
 from meshnet.login.wire import (

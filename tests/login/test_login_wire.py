@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from login_vectors import derived_params, params
 
 from meshnet.errors import MeshnetError
-from meshnet.gate.framing import pack as frame
+from meshnet.framing import pack as frame
 from meshnet.login import wire
 from meshnet.login.crypt import (
     base64decode,

@@ -9,7 +9,7 @@ import trio
 from demo_setup import HOST, start_demo
 from scrape import scrape, start_metrics
 
-from meshnet.gate.framing import pack
+from meshnet.framing import pack
 from meshnet.login.client import LoginRefused, login
 
 DASHBOARD = Path(__file__).resolve().parents[2] / "examples" / "grafana-dashboard.json"

@@ -8,8 +8,8 @@ from raw_http import get, http_with_headers
 from scrape import scrape, start_metrics, value
 
 from meshnet import CallError, RestartPolicy, Service, command
+from meshnet.framing import pack
 from meshnet.gate import GateServer
-from meshnet.gate.framing import pack
 from meshnet.login.client import LoginRefused, login
 from meshnet.login.loginserver import LoginServer
 from meshnet.login.wire import parse_token

@@ -57,8 +57,8 @@ from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 from meshnet.cluster.skynet.errors import SkynetProtocolError
-from meshnet.gate.framing import Splitter
-from meshnet.gate.framing import pack as frame
+from meshnet.framing import Splitter
+from meshnet.framing import pack as frame
 
 MULTI_PART = 0x8000
 """Payloads from this size on (requests) or above it (responses) are sent in parts."""

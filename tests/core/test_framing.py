@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from meshnet.errors import MeshnetError
-from meshnet.gate.framing import (
+from meshnet.framing import (
     MAX_PAYLOAD,
     FrameTooLarge,
     FramingError,
