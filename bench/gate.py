@@ -12,8 +12,8 @@ accepts slowly under load shows here), and measuring starts after that.
 
 Servers:
   bare     trio, one task per connection: split 2-byte frames, send each packet back
-  gate     a meshnet GateServer that forwards each connection to its own agent service,
-           whose on_client writes the packet back (skynet's gate + agent echo)
+  gate     ``examples/echo_workers.py``'s gate, which forwards each connection to its own
+           agent service, whose on_client writes the packet back (skynet's gate + agent)
   gate_metrics  the same, on a node that serves its metrics (``meshnet.metrics``), for
            the ``echo_*_metrics_on_vs_off`` ratios: what metrics cost
   trivial  selectors echo of raw bytes, no framing: the load generator's own ceiling,
@@ -57,9 +57,8 @@ from pathlib import Path
 
 import trio
 
-from meshnet import Service, command, open_node
+from meshnet import open_node
 from meshnet.framing import Splitter, pack
-from meshnet.gate.connections import connections
 from meshnet.gate.gateserver import GateServer
 from meshnet.metrics import MetricsServer
 
@@ -71,40 +70,14 @@ WARMUP = 0.3
 SERVERS = ("bare", "gate", "gate_metrics")
 IDLE_CONNECTIONS = 10_000
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent / "examples"))
+from echo_workers import Echo  # noqa: E402  (skynet's gate + agent, reduced to echo)
+
 BUILD = HERE / ".build"
 LOADGEN_SOURCE = HERE / "loadgen.c"
 
 
 # --- servers -------------------------------------------------------------------------
-
-
-class EchoAgent(Service):
-    """skynet's examples/agent.lua, reduced to echo: one per connection."""
-
-    async def init(self) -> None:
-        self.clients = connections(self.node)
-
-    async def on_client(self, fd: int, packet: bytes) -> None:
-        self.clients.write(fd, packet)
-
-    @command
-    async def quit(self) -> None:
-        await self.exit()
-
-
-class EchoGate(GateServer):
-    """skynet's gate + watchdog: a new agent per connection, told to quit when it ends."""
-
-    async def init(self, conf: dict) -> None:
-        self.agents: dict[int, int] = {}
-        await super().init(conf)
-
-    async def connect(self, fd: int, addr: str) -> None:
-        agent = self.agents[fd] = await self.newservice(EchoAgent)
-        await self.forward(fd, agent)
-
-    async def disconnect(self, fd: int) -> None:
-        await self.send(self.agents.pop(fd), "quit")
 
 
 class IdleGate(GateServer):
@@ -121,7 +94,7 @@ async def serve_gate(metrics: bool = False) -> None:
     async with open_node() as node:
         if metrics:
             await node.newservice(MetricsServer, HOST, 0)
-        gate = await node.newservice(EchoGate, {"address": HOST, "port": 0, "maxclient": 4096})
+        gate = await node.newservice(Echo, {"address": HOST, "port": 0, "maxclient": 4096})
         ports = await node.call(gate, "ports")
         announce(ports["port"])
         await trio.sleep_forever()
