@@ -21,8 +21,10 @@ Servers:
   skynet   only with ``SKYNET_ROOT`` set to a built skynet: its gate + one Lua agent per
            connection echoing (written to a temporary directory for the run)
 
-Every round runs every server in turn, so a passing slowdown of a shared machine hits
-both sides of a ratio alike; each RATIO is the median of the per-round ratios, each BENCH
+Every round starts every server (idle ones take no CPU) and measures each load on all of
+them back to back, in an order that rotates from round to round, so the two sides of a
+ratio are measured seconds apart and neither always first: a passing slowdown of a shared
+machine hits both alike. Each RATIO is the median of the per-round ratios, each BENCH
 figure the median over rounds. Besides messages/s and p50/p99 round-trip latency,
 ``server_cpu`` is the server process's CPU time per echoed message, which moves much less
 with machine noise than the rates do. ``loadgen_headroom`` is the trivial server's rate
@@ -52,7 +54,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import trio
@@ -431,6 +433,18 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def settle(pid: int, quiet: float = 0.2, longest: float = 5.0) -> None:
+    """Wait until the server has used no CPU for ``quiet`` seconds (closing the last
+    run's connections), so that none of its work falls into the next server's run."""
+    deadline = time.monotonic() + longest
+    used = cpu_seconds(pid)
+    while time.monotonic() < deadline:
+        time.sleep(quiet)
+        used, before = cpu_seconds(pid), used
+        if used == before:
+            return
+
+
 def rss_bytes(pid: int) -> int:
     with open(f"/proc/{pid}/statm") as statm:
         return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
@@ -479,17 +493,22 @@ def main(seconds: float, rounds: int, idle: int) -> None:
         servers.append("skynet")
     else:
         print("# SKYNET_ROOT not set: skynet's gate + agent not measured", file=sys.stderr)
+    kinds = (*servers, "trivial")
     runs: dict[tuple[str, int, str], list[dict]] = {}
     for round_number in range(rounds):
         print(f"round {round_number + 1} of {rounds}", file=sys.stderr)
-        for kind in (*servers, "trivial"):
-            with server(kind) as (ports, pid):
-                for conns in CONNECTIONS:
-                    for label, size in SIZES.items():
+        order = kinds[round_number % len(kinds) :] + kinds[: round_number % len(kinds)]
+        with ExitStack() as running:
+            started = {kind: running.enter_context(server(kind)) for kind in order}
+            for conns in CONNECTIONS:
+                for label, size in SIZES.items():
+                    for kind in order:
                         if kind in ("trivial", "skynet") and label != "16B":
                             continue
+                        ports, pid = started[kind]
                         figures = run_load(loadgen, ports[0], pid, conns, size, seconds)
                         runs.setdefault((kind, conns, label), []).append(figures)
+                        settle(pid)
     idle_tcp = idle_bytes("tcp", idle)
     idle_ws = idle_bytes("ws", idle)
     print("\n".join(report(runs, servers, loadgen is not None, idle, idle_tcp, idle_ws)))

@@ -187,8 +187,10 @@ class ServiceStats:
 TIMED_EVERY = 64
 """While the node is observed, a busy service's workers time one handler in this many
 (reading the clock twice for every one would cost a local send several percent)."""
-QUIET_GAP = 0.01
-"""Seconds between two timed handlers from which a service counts as quiet."""
+QUIET_GAP = 1.0
+"""Seconds between two timed handlers from which a service counts as quiet. Long enough
+that a gate's thousand agents, each handling a message every few tens of milliseconds,
+count as busy: timing every handler of each would cost the gate's echo about 4 %."""
 
 
 LATENCY_SLOTS = 64
