@@ -62,6 +62,7 @@ import trio
 from meshnet import open_node
 from meshnet.framing import Splitter, pack
 from meshnet.gate.gateserver import GateServer
+from meshnet.gcpolicy import YOUNG_THRESHOLD
 from meshnet.metrics import MetricsServer
 
 HOST = "127.0.0.1"
@@ -93,7 +94,7 @@ class IdleGate(GateServer):
 
 
 async def serve_gate(metrics: bool = False) -> None:
-    async with open_node() as node:
+    async with open_node(gc_threshold=YOUNG_THRESHOLD) as node:  # as `meshnet node` runs
         if metrics:
             await node.newservice(MetricsServer, HOST, 0)
         gate = await node.newservice(Echo, {"address": HOST, "port": 0, "maxclient": 4096})
@@ -104,7 +105,7 @@ async def serve_gate(metrics: bool = False) -> None:
 
 async def serve_idle() -> None:
     conf = {"address": HOST, "port": 0, "ws_port": 0, "maxclient": 2 * IDLE_CONNECTIONS}
-    async with open_node() as node:
+    async with open_node(gc_threshold=YOUNG_THRESHOLD) as node:
         gate = await node.newservice(IdleGate, conf)
         ports = await node.call(gate, "ports")
         announce(f"{ports['port']} {ports['ws_port']}")

@@ -10,6 +10,7 @@ from typing import Any
 
 from meshnet.context import DEFAULT_CALL_TIMEOUT
 from meshnet.errors import MeshnetError
+from meshnet.gcpolicy import YOUNG_THRESHOLD
 from meshnet.hostport import HostPortError, is_loopback, parse_hostport
 from meshnet.sections import Section, registered_sections
 from meshnet.watchdog import DEFAULT_SLOW_HANDLER
@@ -17,6 +18,8 @@ from meshnet.workers import MAX_WORKERS, Worker, current_worker
 
 NO_TIMEOUT = "none"
 """``call_timeout = "none"``: calls without a timeout of their own wait forever."""
+PYTHON_GC = "python"
+"""``gc_threshold = "python"``: keep CPython's own garbage collector setting."""
 
 
 class ConfigError(MeshnetError):
@@ -45,6 +48,9 @@ class NodeConfig:
     """Where the metrics endpoint and status page listen (``meshnet.metrics``)."""
     slow_handler: float | None = DEFAULT_SLOW_HANDLER
     """Seconds a handler may hold the event loop before it is logged (None: never)."""
+    gc_threshold: int | None = YOUNG_THRESHOLD
+    """Allocations between two young garbage collections (``meshnet.gcpolicy``; None:
+    CPython's own setting)."""
     workers: int = 1
     """Node processes sharing the client-facing ports (``meshnet.workers``)."""
     worker: Worker | None = None
@@ -86,6 +92,7 @@ _SCHEMA: dict[str, dict[str, tuple[type | tuple[type, ...], bool]]] = {
         "metrics": (str, False),
         "slow_handler": ((int, float, str), False),
         "workers": (int, False),
+        "gc_threshold": ((int, str), False),
     },
     "start": {
         "service": (str, True),
@@ -146,6 +153,7 @@ def _build(path: Path, raw: dict[str, Any]) -> NodeConfig:
         console_password=password,
         metrics=metrics,
         slow_handler=slow_handler,
+        gc_threshold=_gc_threshold(path, node.get("gc_threshold", YOUNG_THRESHOLD)),
         workers=workers,
         worker=worker,
     )
@@ -169,6 +177,18 @@ def _workers(path: Path, node: dict[str, Any]) -> int:
             f"{worker.count}"
         )
     return workers
+
+
+def _gc_threshold(path: Path, value: int | str) -> int | None:
+    """Allocations per young collection, or None for ``"python"``: CPython's own."""
+    if value == PYTHON_GC:
+        return None
+    if isinstance(value, str) or value < 1:
+        raise ConfigError(
+            f"{path}: node.gc_threshold must be a positive number of allocations or "
+            f"{PYTHON_GC!r} (CPython's own, 700), not {value!r}"
+        )
+    return value
 
 
 def _offset(hostport: tuple[str, int] | None, index: int) -> tuple[str, int] | None:

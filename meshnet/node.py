@@ -38,6 +38,7 @@ from meshnet.errors import (
     ServiceStartError,
     first_error,
 )
+from meshnet.gcpolicy import young_threshold
 from meshnet.loader import load_service_class, service_key
 from meshnet.log import current_address, install_record_factory
 from meshnet.message import TEXT
@@ -64,13 +65,16 @@ async def open_node(
     call_timeout: float | None = DEFAULT_CALL_TIMEOUT,
     local_id_bits: int = LOCAL_BITS,
     slow_handler: float | None = None,
+    gc_threshold: int | None = None,
 ) -> AsyncIterator[Node]:
     """Run a node for the duration of the ``async with`` block, then shut it down cleanly.
 
     ``call_timeout`` is the default deadline of every call (None: calls wait forever
     unless they give their own); ``local_id_bits`` narrows the local address space, for
     tests of address reuse; ``slow_handler`` seconds turns on the watchdog that logs a
-    handler holding the event loop that long (``meshnet.watchdog``; None: off). A
+    handler holding the event loop that long (``meshnet.watchdog``; None: off);
+    ``gc_threshold`` runs a young garbage collection every that many allocations while
+    the node runs (``meshnet.gcpolicy``; None: the interpreter's setting). A
     ``KeyboardInterrupt`` or ``SystemExit`` raised by a handler stops the node and
     propagates from here.
     """
@@ -85,14 +89,15 @@ async def open_node(
     install_record_factory()
     current_address.set(str(node.address))
     try:
-        async with trio.open_nursery() as nursery:
-            node._nursery = nursery
-            await node._boot()
-            try:
-                yield node
-            finally:
-                with trio.CancelScope(shield=True):
-                    await node.shutdown()
+        with young_threshold(gc_threshold):
+            async with trio.open_nursery() as nursery:
+                node._nursery = nursery
+                await node._boot()
+                try:
+                    yield node
+                finally:
+                    with trio.CancelScope(shield=True):
+                        await node.shutdown()
     except BaseExceptionGroup as group:
         process_exit = _process_exit(group)
         if process_exit is None:

@@ -149,6 +149,7 @@ async def _serve(
             strict_codec=config.strict_codec,
             call_timeout=config.call_timeout,
             slow_handler=config.slow_handler,
+            gc_threshold=config.gc_threshold,
         ) as node:
             logger.info(
                 "node %r (id %d) starting %s", config.name, config.node_id, config.start_service

@@ -113,9 +113,11 @@ async def _gc(console: ConsoleServer, words: Words) -> str:
     before = resident_bytes()
     collected = gc.collect()
     after = resident_bytes()
+    young, middle, old = gc.get_threshold()
     return (
         f"collected {collected} objects; resident memory {megabytes(before)} before, "
-        f"{megabytes(after)} after"
+        f"{megabytes(after)} after; thresholds {young} {middle} {old} (young collections "
+        f"every {young} allocations)"
     )
 
 

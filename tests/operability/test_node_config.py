@@ -11,6 +11,7 @@ import pytest
 
 from demo_game.launcher import operator_lines
 from meshnet.config import ConfigError, load_config
+from meshnet.gcpolicy import YOUNG_THRESHOLD
 from meshnet.hostport import HostPortError, is_loopback, parse_hostport
 from meshnet.watchdog import DEFAULT_SLOW_HANDLER
 
@@ -120,13 +121,15 @@ def test_a_node_started_from_its_config_serves_its_console_and_metrics(tmp_path)
                 ports[found[1]] = int(found[2])
         console = subprocess.run(
             [sys.executable, "-m", "meshnet", "console", f"127.0.0.1:{ports['debug console']}"],
-            input="ping .greeter\n",
+            input="ping .greeter\ngc\n",
             capture_output=True,
             text=True,
             timeout=30,
         )
         assert console.returncode == 0, console.stdout + console.stderr
-        assert console.stdout.splitlines()[-1].endswith(" ms")
+        pinged, collected = console.stdout.splitlines()[-2:]
+        assert pinged.endswith(" ms")
+        assert collected.endswith("(young collections every 10000 allocations)")
         with urllib.request.urlopen(f"http://127.0.0.1:{ports['metrics']}/metrics") as reply:
             metrics = reply.read().decode()
         assert 'meshnet_services{class="hello:Greeter",name=".greeter"} 1.0' in metrics
@@ -142,3 +145,15 @@ def test_make_demo_says_where_the_console_and_the_status_page_are():
         "  debug console     127.0.0.1:7000   (python -m meshnet console 127.0.0.1:7000)",
         "  status page       http://127.0.0.1:9100/   (Prometheus: http://127.0.0.1:9100/metrics)",
     ]
+
+
+def test_a_node_collects_garbage_every_10000_allocations_unless_told(tmp_path):
+    assert load_config(config(tmp_path, "")).gc_threshold == YOUNG_THRESHOLD == 10_000
+    assert load_config(config(tmp_path, "gc_threshold = 50000")).gc_threshold == 50_000
+    assert load_config(config(tmp_path, 'gc_threshold = "python"')).gc_threshold is None
+
+
+@pytest.mark.parametrize("value", ["0", "-5", '"often"'])
+def test_a_bad_gc_threshold_is_an_error_naming_the_key(tmp_path, value):
+    with pytest.raises(ConfigError, match="node.gc_threshold must be a positive number"):
+        load_config(config(tmp_path, f"gc_threshold = {value}"))
