@@ -26,10 +26,16 @@ them back to back, in an order that rotates from round to round, so the two side
 ratio are measured seconds apart and neither always first: a passing slowdown of a shared
 machine hits both alike. Each RATIO is the median of the per-round ratios, each BENCH
 figure the median over rounds. Besides messages/s and p50/p99 round-trip latency,
-``server_cpu`` is the server process's CPU time per echoed message, which moves much less
-with machine noise than the rates do. ``loadgen_headroom`` is the trivial server's rate
-over the fastest real server's: above 1, the load generator is not what limits the
-figures.
+``server_cpu`` is the server process's CPU time per echoed message (on a shared virtual
+machine it swings from run to run as much as the rates). ``loadgen_headroom`` is the
+trivial server's rate over the fastest real server's: above 1, the load generator is not
+what limits the figures.
+
+What metrics cost: ``echo_<size>_<n>c_metrics_on_vs_off`` per load, and
+``echo_metrics_on_vs_off``, the median of every load's per-round ratios together (18 of
+them in 3 rounds): one 1.5-second run swings by ±10 % here, so one load's median of three
+says little, the pooled one much more. With ``SKYNET_ROOT``, ``gate_echo_16B_<n>c_vs_skynet``
+compares the gate with skynet's directly, round by round.
 
 ``idle_conn_tcp``/``idle_conn_ws``: the gate's RSS growth per connection while
 ``--idle`` connections (10,000) are open and idle, each having sent one packet and had it
@@ -526,11 +532,12 @@ def report(
     def median(kind: str, conns: int, label: str, figure: str) -> float:
         return statistics.median(run[figure] for run in runs[kind, conns, label])
 
-    def ratio(name: str, top: tuple, bottom: tuple, figure: str = "rate") -> None:
+    def ratio(name: str, top: tuple, bottom: tuple, figure: str = "rate") -> list[float]:
         values = [a[figure] / b[figure] for a, b in zip(runs[top], runs[bottom], strict=True)]
         shown = " ".join(f"{value:.2f}" for value in values)
         lines.append(f"# {name} per round: {shown}")
         lines.append(f"RATIO {name} {statistics.median(values):.2f}")
+        return values
 
     generator = "bench/loadgen.c" if compiled else "the Python load generator"
     lines = [f"# load generator: {generator}; medians of {len(runs['bare', 1, '16B'])} rounds"]
@@ -553,10 +560,16 @@ def report(
         for figure in ("first_echo", "p99"):
             name = f"gate.{kind}_{figure}_16B_{many}c_vs_bare"
             ratio(name, (kind, many, "16B"), ("bare", many, "16B"), figure)
+    if "skynet" in servers:
+        for conns in CONNECTIONS:
+            name = f"gate.gate_echo_16B_{conns}c_vs_skynet"
+            ratio(name, ("gate", conns, "16B"), ("skynet", conns, "16B"))
+    metrics_cost = []
     for conns in CONNECTIONS:
         for label in SIZES:
             name = f"gate.echo_{label}_{conns}c_metrics_on_vs_off"
-            ratio(name, ("gate_metrics", conns, label), ("gate", conns, label))
+            metrics_cost += ratio(name, ("gate_metrics", conns, label), ("gate", conns, label))
+    lines.append(f"RATIO gate.echo_metrics_on_vs_off {statistics.median(metrics_cost):.2f}")
     for conns in CONNECTIONS:
         fastest = max(median(kind, conns, "16B", "rate") for kind in servers)
         headroom = median("trivial", conns, "16B", "rate") / fastest
