@@ -7,8 +7,11 @@ passing hiccup of a shared machine moves neither much. Besides the two ratios:
   call_100        calls/s with 100 callers at once (tasks of one service) to one echo
   idle_service    RSS per idle service, from starting 10,000 of them in a fresh node
   *_metrics_on    the same calls and sends on a second node that serves its metrics
-                  (``meshnet.metrics``: the node observed, CPU sampled), measured in the
-                  same rounds; ``*_metrics_on_vs_off`` is what metrics cost
+                  (``meshnet.metrics``: the node observed, CPU sampled), measured right
+                  before or after the same on a node without metrics (``*_metrics_off``),
+                  each node fresh, in turn from round to round; ``*_metrics_on_vs_off``
+                  is what metrics cost, and
+                  ``metrics_on_vs_off`` the median of both kinds' per-round ratios
 
 Prints ``BENCH <name> <value> <unit>`` and ``RATIO <name> <value>`` lines (DESIGN §8).
 """
@@ -148,22 +151,22 @@ async def main(n: int, rounds: int) -> None:
     async with open_node() as node:
         echo = await node.newservice(Echo)
         driver = await node.newservice(Driver)
-        for _ in range(rounds):
+        for number in range(rounds):
             round_rates = {
                 "bare_pingpong": n / await bare_pingpong(n),
                 "meshnet_call": await _rate(node, driver, "calls", echo, n),
                 "bare_channel_send": n / await bare_oneway(n),
                 "meshnet_send": await _rate(node, driver, "sends", echo, n),
                 "meshnet_call_100": await _rate(node, driver, "concurrent_calls", echo, n, CALLERS),
-                **await _with_metrics(n),
             }
+            round_rates.update(await _metrics_pair(n, on_first=number % 2 == 0))
             for name, rate_now in round_rates.items():
                 rates.setdefault(name, []).append(rate_now)
             for name, (mesh, bare) in {
                 "call_vs_bare_pingpong": ("meshnet_call", "bare_pingpong"),
                 "send_vs_bare_channel": ("meshnet_send", "bare_channel_send"),
-                "call_metrics_on_vs_off": ("meshnet_call_metrics_on", "meshnet_call"),
-                "send_metrics_on_vs_off": ("meshnet_send_metrics_on", "meshnet_send"),
+                "call_metrics_on_vs_off": ("meshnet_call_metrics_on", "meshnet_call_metrics_off"),
+                "send_metrics_on_vs_off": ("meshnet_send_metrics_on", "meshnet_send_metrics_off"),
             }.items():
                 ratios.setdefault(name, []).append(round_rates[mesh] / round_rates[bare])
     idle = await idle_service_bytes(IDLE_SERVICES)
@@ -174,18 +177,31 @@ async def main(n: int, rounds: int) -> None:
         rounds_text = " ".join(f"{value:.2f}" for value in values)
         print(f"# {name} per round: {rounds_text}")
         print(f"RATIO runtime.{name} {statistics.median(values):.2f}")
+    metrics_cost = ratios["call_metrics_on_vs_off"] + ratios["send_metrics_on_vs_off"]
+    print(f"RATIO runtime.metrics_on_vs_off {statistics.median(metrics_cost):.2f}")
 
 
-async def _with_metrics(n: int) -> dict[str, float]:
-    """Calls and sends on a node serving its metrics, which is gone afterwards (its CPU
-    sampler, process-wide, with it)."""
-    async with open_node(node_id=2, name="metrics") as node:
-        await node.newservice(MetricsServer, "127.0.0.1", 0)
+async def _metrics_pair(n: int, on_first: bool) -> dict[str, float]:
+    """Calls and sends on a fresh node without metrics and on one serving its metrics,
+    back to back, in the order asked."""
+    rates: dict[str, float] = {}
+    for metrics in (True, False) if on_first else (False, True):
+        rates.update(await _on_fresh_node(n, metrics))
+    return rates
+
+
+async def _on_fresh_node(n: int, metrics: bool) -> dict[str, float]:
+    """Calls and sends on a node of their own, serving its metrics or not; it is gone
+    afterwards (and the CPU sampler, process-wide, with it)."""
+    async with open_node(node_id=2, name="metrics" if metrics else "plain") as node:
+        if metrics:
+            await node.newservice(MetricsServer, "127.0.0.1", 0)
         echo = await node.newservice(Echo)
         driver = await node.newservice(Driver)
+        suffix = "on" if metrics else "off"
         return {
-            "meshnet_call_metrics_on": await _rate(node, driver, "calls", echo, n),
-            "meshnet_send_metrics_on": await _rate(node, driver, "sends", echo, n),
+            f"meshnet_call_metrics_{suffix}": await _rate(node, driver, "calls", echo, n),
+            f"meshnet_send_metrics_{suffix}": await _rate(node, driver, "sends", echo, n),
         }
 
 
