@@ -16,6 +16,8 @@ from types import CodeType, FrameType
 from typing import Any, NamedTuple
 
 from meshnet.context import ServiceContext
+from meshnet.dispatch import Dispatcher, Guest
+from meshnet.stepper import drive
 
 Doing = Callable[[dict[str, Any]], str]
 """What a service does under a runtime frame, as text, from that frame's locals."""
@@ -32,7 +34,7 @@ class Running(NamedTuple):
 
 def running(innermost: FrameType | None) -> Running:
     """The service and activity the stack ending in ``innermost`` runs."""
-    owners = _owners()
+    owners = _OWNERS
     inner: list[FrameType] = []
     frame = innermost
     while frame is not None:
@@ -44,6 +46,13 @@ def running(innermost: FrameType | None) -> Running:
         inner.append(frame)
         frame = frame.f_back
     return Running(None, "", inner[::-1])
+
+
+def runs_services(function: Callable[..., Any], context: str, doing: Doing) -> None:
+    """Count ``function``'s frames among the runtime frames that run services' code:
+    ``context`` is the local holding the service's context there, ``doing`` says what the
+    service does. (For modules that import this one, as ``meshnet.node`` does.)"""
+    _OWNERS[function.__code__] = (context, doing)
 
 
 def format_frames(frames: list[FrameType]) -> str:
@@ -61,28 +70,9 @@ def coroutine_frames(coro: Any) -> Iterator[FrameType]:
             return
         yield frame
         inner = getattr(coro, "cr_await", None) or getattr(coro, "gi_yieldfrom", None)
-        if inner is None and frame.f_code is _drive_code():
+        if inner is None and frame.f_code is drive.__code__:
             inner = frame.f_locals.get("coro")
         coro = inner
-
-
-def _owners() -> dict[CodeType, tuple[str, Doing]]:
-    """Code of the runtime frames that run services' code -> (the local holding the
-    service's context, what the service does there). Imported late: node imports us."""
-    global _OWNERS
-    if _OWNERS is None:
-        from meshnet.dispatch import Dispatcher, Guest
-        from meshnet.node import Node
-
-        _OWNERS = {
-            Dispatcher._worker.__code__: ("ctx", _handling),
-            Dispatcher._start.__code__: ("ctx", _handling),
-            Guest.finish.__code__: ("ctx", _guest),
-            ServiceContext._run_forked.__code__: ("self", _forked),
-            Node._lifetime.__code__: ("ctx", lambda _: "init"),
-            Node._retire.__code__: ("ctx", lambda _: "on_exit"),
-        }
-    return _OWNERS
 
 
 def _handling(local: dict[str, Any]) -> str:
@@ -99,10 +89,11 @@ def _forked(local: dict[str, Any]) -> str:
     return f"forked task {getattr(function, '__qualname__', function)!s}"
 
 
-def _drive_code() -> CodeType:
-    from meshnet.stepper import drive
-
-    return drive.__code__
-
-
-_OWNERS: dict[CodeType, tuple[str, Doing]] | None = None
+_OWNERS: dict[CodeType, tuple[str, Doing]] = {
+    Dispatcher._worker.__code__: ("ctx", _handling),
+    Dispatcher._start.__code__: ("ctx", _handling),
+    Guest.finish.__code__: ("ctx", _guest),
+    ServiceContext._run_forked.__code__: ("self", _forked),
+}
+"""Code of the runtime frames that run services' code -> (the local holding the service's
+context, what the service does there); ``runs_services`` adds to it."""

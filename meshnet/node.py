@@ -38,6 +38,7 @@ from meshnet.errors import (
     ServiceStartError,
     first_error,
 )
+from meshnet.frames import runs_services
 from meshnet.gcpolicy import young_threshold
 from meshnet.loader import load_service_class, service_key
 from meshnet.log import current_address, install_record_factory
@@ -582,3 +583,7 @@ def _why_unknown_name(name: str) -> str:
     if name.startswith("."):
         return "no service is registered under this name"
     return "cluster-wide names need a cluster link, and this node has none configured"
+
+
+runs_services(Node._lifetime, "ctx", lambda _: "init")
+runs_services(Node._retire, "ctx", lambda _: "on_exit")
