@@ -8,9 +8,10 @@ workers, so the workers need no cluster. ``bench/gate_workers.py`` measures it.
 
 from __future__ import annotations
 
+from contextlib import suppress
 from typing import Any
 
-from meshnet import Service, command
+from meshnet import NoSuchService, Service, command
 from meshnet.gate import GateServer, connections
 
 
@@ -41,4 +42,6 @@ class Echo(GateServer):
         await self.forward(fd, self.agents[fd])
 
     async def disconnect(self, fd: int) -> None:
-        await self.send(self.agents.pop(fd), "quit")
+        agent = self.agents.pop(fd)
+        with suppress(NoSuchService):  # already gone: a stopping node stops agents first
+            await self.send(agent, "quit")
