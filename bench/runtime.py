@@ -13,6 +13,9 @@ passing hiccup of a shared machine moves neither much. Besides the two ratios:
                   is what metrics cost, and
                   ``metrics_on_vs_off`` the median of both kinds' per-round ratios
 
+The nodes keep CPython's garbage-collector setting (``open_node``'s default), as the bare
+baselines in the same process do.
+
 Prints ``BENCH <name> <value> <unit>`` and ``RATIO <name> <value>`` lines (DESIGN §8).
 """
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from meshnet.context import DEFAULT_CALL_TIMEOUT
 from meshnet.errors import MeshnetError
-from meshnet.gcpolicy import YOUNG_THRESHOLD
+from meshnet.gcpolicy import MAX_THRESHOLD, YOUNG_THRESHOLD, GcThresholdError, check_threshold
 from meshnet.hostport import HostPortError, is_loopback, parse_hostport
 from meshnet.sections import Section, registered_sections
 from meshnet.watchdog import DEFAULT_SLOW_HANDLER
@@ -183,12 +183,13 @@ def _gc_threshold(path: Path, value: int | str) -> int | None:
     """Allocations per young collection, or None for ``"python"``: CPython's own."""
     if value == PYTHON_GC:
         return None
-    if isinstance(value, str) or value < 1:
+    try:
+        return check_threshold(value)  # type: ignore[arg-type]
+    except GcThresholdError:
         raise ConfigError(
-            f"{path}: node.gc_threshold must be a positive number of allocations or "
-            f"{PYTHON_GC!r} (CPython's own, 700), not {value!r}"
-        )
-    return value
+            f"{path}: node.gc_threshold must be 1 to {MAX_THRESHOLD} allocations or "
+            f"{PYTHON_GC!r} (CPython's own setting), not {value!r}"
+        ) from None
 
 
 def _offset(hostport: tuple[str, int] | None, index: int) -> tuple[str, int] | None:

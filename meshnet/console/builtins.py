@@ -107,17 +107,23 @@ async def _mem(console: ConsoleServer, words: Words) -> str:
     return summary + "\n" + table(["address", "name", "class", "estimate"], rows)
 
 
-@console_command("gc", "gc", "run a full garbage collection; show what it freed")
+@console_command(
+    "gc", "gc", "run a full garbage collection; show what it freed and the collector's setting"
+)
 async def _gc(console: ConsoleServer, words: Words) -> str:
     words.done()
     before = resident_bytes()
     collected = gc.collect()
     after = resident_bytes()
     young, middle, old = gc.get_threshold()
+    setting = (
+        f"thresholds {young} {middle} {old} (young collections every {young} allocations)"
+        if gc.isenabled() and young
+        else "automatic collection is off"
+    )
     return (
         f"collected {collected} objects; resident memory {megabytes(before)} before, "
-        f"{megabytes(after)} after; thresholds {young} {middle} {old} (young collections "
-        f"every {young} allocations)"
+        f"{megabytes(after)} after; {setting}"
     )
 
 

@@ -1,5 +1,6 @@
 """The debug console over a real socket: every command, bad input, passwords, public binds."""
 
+import gc
 import logging
 
 import pytest
@@ -118,6 +119,19 @@ async def test_mem_estimates_a_service_by_what_it_holds(node, console):
 
 async def test_gc_runs_a_collection(console):
     assert (await console.ok("gc")).startswith("collected ")
+
+
+async def test_gc_shows_how_often_young_collections_run(console):
+    young = gc.get_threshold()[0]
+    assert (await console.ok("gc")).endswith(f"(young collections every {young} allocations)")
+
+
+async def test_gc_says_when_automatic_collection_is_off(console):
+    gc.disable()
+    try:
+        assert (await console.ok("gc")).endswith("; automatic collection is off")
+    finally:
+        gc.enable()
 
 
 async def test_ping_takes_a_round_trip_through_the_mailbox(node, console):

@@ -16,28 +16,48 @@ def test_the_core_modules_import_one_another_without_a_cycle():
     assert _a_cycle(graph) is None
 
 
-def test_a_late_import_that_closes_a_circle_is_found():
+def test_a_circle_of_imports_is_found():
     graph = {"node": {"observe"}, "observe": {"frames"}, "frames": {"node"}, "log": set()}
     cycle = _a_cycle(graph)
     assert cycle is not None and set(cycle) == {"node", "observe", "frames"}
 
 
+def test_an_import_inside_a_function_counts_and_the_standard_librarys_do_not(tmp_path):
+    module = tmp_path / "frames.py"
+    module.write_text(
+        "import queue\nfrom typing import TYPE_CHECKING\nimport meshnet.context\n"
+        "if TYPE_CHECKING:\n    from meshnet.dispatch import Dispatcher\n"
+        "def late():\n    from meshnet.node import Node\n    from . import mailbox\n"
+    )
+    assert _core_imports(module) == {"context", "node", "mailbox"}
+
+
 def _core_imports(path: Path) -> set[str]:
+    """The core modules ``path`` imports (``meshnet.x`` or relative), wherever it does."""
     found: set[str] = set()
 
     class Imports(ast.NodeVisitor):
         def visit_If(self, node: ast.If) -> None:
-            if not (isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING"):
+            test = node.test
+            name = test.attr if isinstance(test, ast.Attribute) else getattr(test, "id", None)
+            if name == "TYPE_CHECKING":
+                for statement in node.orelse:
+                    self.visit(statement)
+            else:
                 self.generic_visit(node)
 
         def visit_Import(self, node: ast.Import) -> None:
-            found.update(alias.name.removeprefix("meshnet.") for alias in node.names)
+            for alias in node.names:
+                if alias.name.startswith("meshnet."):
+                    found.add(alias.name.split(".")[1])
 
         def visit_ImportFrom(self, node: ast.ImportFrom) -> None:
-            if node.module == "meshnet":
+            if node.module == "meshnet" or (node.level and node.module is None):
                 found.update(alias.name for alias in node.names)
-            elif node.module:
-                found.add(node.module.removeprefix("meshnet.").split(".")[0])
+            elif node.level:
+                found.add(node.module.split(".")[0])
+            elif node.module and node.module.startswith("meshnet."):
+                found.add(node.module.split(".")[1])
 
     Imports().visit(ast.parse(path.read_text()))
     return (found & MODULES) - {path.stem}
