@@ -469,7 +469,13 @@ def run_load(
     else:
         args = [str(loadgen), HOST, str(port), str(conns), str(size), str(WARMUP), str(seconds)]
     before = cpu_seconds(pid)
-    figures = json.loads(subprocess.run(args, check=True, capture_output=True, text=True).stdout)
+    done = subprocess.run(args, capture_output=True, text=True)
+    if done.returncode:
+        raise SystemExit(
+            f"the load generator failed at {conns} connections of {size} bytes on port "
+            f"{port}: {done.stderr.strip() or f'exit status {done.returncode}'}"
+        )
+    figures = json.loads(done.stdout)
     figures["cpu"] = (cpu_seconds(pid) - before) / figures["total"] * 1e6
     return figures
 
@@ -515,6 +521,7 @@ def main(seconds: float, rounds: int, idle: int) -> None:
                         if kind in ("trivial", "skynet") and label != "16B":
                             continue
                         ports, pid = started[kind]
+                        print(f"  {kind} {conns}c {label}", file=sys.stderr)
                         figures = run_load(loadgen, ports[0], pid, conns, size, seconds)
                         runs.setdefault((kind, conns, label), []).append(figures)
                         settle(pid)
