@@ -19,7 +19,9 @@ Servers:
   trivial  selectors echo of raw bytes, no framing: the load generator's own ceiling,
            to show that the generator is not what limits the other figures
   skynet   only with ``SKYNET_ROOT`` set to a built skynet: its gate + one Lua agent per
-           connection echoing (written to a temporary directory for the run)
+           connection echoing (written to a temporary directory for the run), listening
+           with a backlog of 4096 as trio and the gate do (skynet's default of 32 made
+           a thousand connects at once take seconds, and the kernel reset some of them)
 
 Every round starts every server (idle, they take next to no CPU: skynet's timer thread
 wakes every 2.5 ms) and measures each load on all of
@@ -191,7 +193,7 @@ local handler = {}
 function handler.start(conf)
     gate = skynet.newservice("gate")
     skynet.call(gate, "lua", "open", {address = "127.0.0.1", port = 0,
-        maxclient = conf.maxclient, nodelay = true})
+        maxclient = conf.maxclient, nodelay = true, backlog = 4096})
 end
 skynet.start(function()
     skynet.dispatch("lua", function(_, _, cmd, subcmd, ...)
