@@ -35,9 +35,9 @@ trivial server's rate over the fastest real server's: above 1, the load generato
 what limits the figures.
 
 What metrics cost: ``echo_<size>_<n>c_metrics_on_vs_off`` per load, and
-``echo_metrics_on_vs_off``, the median of every load's per-round ratios together (18 of
-them in 3 rounds): one 1.5-second run swings by ±10 % here, so one load's median of three
-says little, the pooled one much more. With ``SKYNET_ROOT``, ``gate_echo_16B_<n>c_vs_skynet``
+``echo_metrics_on_vs_off``, the median of every load's per-round ratios together (30 of
+them in 5 rounds): one 1.5-second run swings by ±10 % here, so one load's median says
+little, the pooled one much more. With ``SKYNET_ROOT``, ``gate_echo_16B_<n>c_vs_skynet``
 compares the gate with skynet's directly, round by round.
 
 ``idle_conn_tcp``/``idle_conn_ws``: the gate's RSS growth per connection while
@@ -593,7 +593,7 @@ def report(
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=float, default=1.5, help="measured time per run")
-    parser.add_argument("--rounds", type=int, default=3, help="rounds; medians count")
+    parser.add_argument("--rounds", type=int, default=5, help="rounds; medians count")
     parser.add_argument("--idle", type=int, default=IDLE_CONNECTIONS, help="idle connections")
     parser.add_argument("--serve", choices=(*SERVERS, "trivial", "idle"), help=argparse.SUPPRESS)
     parser.add_argument("--load", nargs=4, help=argparse.SUPPRESS)

@@ -213,7 +213,7 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--connections", type=int, default=100)
     parser.add_argument("--seconds", type=float, default=3.0, help="measured time per run")
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--loadgens", type=int, default=2, help="load generator processes")
     parser.add_argument("--load", nargs=3, help=argparse.SUPPRESS)
     options = parser.parse_args()

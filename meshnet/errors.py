@@ -107,6 +107,11 @@ def first_error(group: BaseExceptionGroup) -> BaseException:
     return error
 
 
+UNREACHABLE = (NoSuchService, NodeDown, CallTimeout, Busy, ServiceExited)
+"""What a handler's own calls raise when the service they need cannot be reached now
+(gone, on a node that is down, too slow or too busy): worth a warning, not a traceback."""
+
+
 def remote_call_error(target: object, remote_type: str, remote_message: str) -> CallError:
     """The ``CallError`` a caller gets for an error that came from another node: the
     subclass its type names (``NoSuchService``, ``Busy``, ...) when it is one of meshnet's

@@ -37,7 +37,7 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, ClassVar, TypeVar
 
-from meshnet.errors import Busy, CallTimeout, MeshnetError, NodeDown, NoSuchService, ServiceExited
+from meshnet.errors import UNREACHABLE, MeshnetError
 from meshnet.gate.connections import connections
 from meshnet.gate.proto import Protocol
 from meshnet.gate.router import INTERNAL_ERROR, UNAVAILABLE, Client, push_to
@@ -45,8 +45,6 @@ from meshnet.service import Service, command
 
 logger = logging.getLogger(__name__)
 
-UNREACHABLE = (NoSuchService, NodeDown, CallTimeout, Busy, ServiceExited)
-"""What a handler's own calls raise when the service they need cannot be reached now."""
 
 Handler = Callable[[Any, Client, dict[str, Any]], Awaitable[Any]]
 H = TypeVar("H", bound=Handler)

@@ -55,7 +55,7 @@ from typing import Any, ClassVar, NamedTuple
 
 import trio
 
-from meshnet.errors import CallError, MeshnetError
+from meshnet.errors import UNREACHABLE, CallError, MeshnetError
 from meshnet.framing import MAX_PAYLOAD
 from meshnet.gate.conf import parse_conf
 from meshnet.gate.gateserver import GateServer
@@ -496,6 +496,11 @@ class MsgServer(GateServer):
             content = await self.request_handler(user.username, request.content)
             content = _check_content(b"" if content is None else content)
             ok = True
+        except UNREACHABLE as exc:  # a stopping node, say: its agents stop first
+            logger.warning(
+                "request %d of %s failed: %s", request.session, user.username.decode(), exc
+            )
+            content, ok = b"", False
         except Exception:
             logger.exception("request %d of %s failed", request.session, user.username.decode())
             content, ok = b"", False

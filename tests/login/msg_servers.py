@@ -35,7 +35,8 @@ class Boom(Exception):
 
 class Counting(MsgServer):
     """Game server ``sample``: answers each request with its content and counts how often
-    each content ran. Content ``boom`` raises; content ``hold`` waits for ``release``."""
+    each content ran. Content ``boom`` raises; ``gone`` calls a service that does not
+    exist; ``hold`` waits for ``release``."""
 
     expired_number = 4
 
@@ -75,6 +76,8 @@ class Counting(MsgServer):
         self.executions[message] += 1
         if message == b"boom":
             raise Boom("the handler fails")
+        if message == b"gone":
+            await self.call(".nobody", "hello")
         if message == b"hold":
             await self.released.wait()
         return message

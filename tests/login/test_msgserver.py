@@ -64,6 +64,18 @@ async def test_a_failing_handler_answers_ok_0_with_no_content(servers, bob, capl
     await bob_still_served(bob)
 
 
+async def test_a_handler_whose_service_is_gone_answers_ok_0_and_warns_without_a_traceback(
+    servers, bob, caplog
+):
+    login_port, gate_port, _ = servers
+    async with await connect(gate_port, await log_in(login_port)) as connection:
+        assert await connection.request(b"gone", 7) == Response(b"", False, 7)
+    (record,) = [r for r in caplog.records if "request 7 of" in r.getMessage()]
+    assert record.levelno == logging.WARNING and record.exc_info is None
+    assert "NoSuchService" in record.getMessage()
+    await bob_still_served(bob)
+
+
 async def test_requests_of_one_user_run_concurrently(servers, node):
     login_port, gate_port, msgserver = servers
     async with await connect(gate_port, await log_in(login_port)) as connection:
