@@ -331,16 +331,21 @@ class ServiceContext:
         else the message is queued. Returns None when done, a ``Guest`` to await if the
         handler suspended, or False when the message was not taken: the target is on
         another node, or its mailbox is full (then ``post`` it). Raises ``CallError``s
-        as ``post`` does."""
-        destination, args = self._portable(target, args)
-        message = Message(kind, self.address, 0, None, args)
-        if isinstance(destination, ServiceContext) and hasattr(destination, "dispatcher"):
-            guest = destination.dispatcher.run_here(message)
-            if guest is not NOT_HERE:
-                return guest
-        elif not isinstance(destination, ServiceContext):
+        as ``post`` does. Only a message taken counts as sent: ``post`` counts the rest."""
+        destination, args = self._portable(target, args, count=False)
+        if not isinstance(destination, ServiceContext):
             return False
-        return None if destination.mailbox.try_put(message) else False
+        message = Message(kind, self.address, 0, None, args)
+        taken = NOT_HERE
+        if hasattr(destination, "dispatcher"):
+            taken = destination.dispatcher.run_here(message)
+        if taken is NOT_HERE:
+            if not destination.mailbox.try_put(message):
+                return False
+            taken = None
+        if self.runtime.observer is not None:
+            self.stats.sent += 1
+        return taken
 
     async def redirect(self, target: int | str, name: str, args: tuple[Any, ...]) -> None:
         """Pass the current message on to ``target``, which then answers its caller."""
@@ -352,15 +357,15 @@ class ServiceContext:
         self.open_requests.discard(message)
 
     def _portable(
-        self, target: int | str, args: tuple[Any, ...]
+        self, target: int | str, args: tuple[Any, ...], count: bool = True
     ) -> tuple[Destination, tuple[Any, ...]]:
         """The destination, and the arguments as they would reach it from another node;
-        counts the message as sent while the node is observed."""
+        counts the message as sent while the node is observed (unless not to ``count``)."""
         runtime = self.runtime
         destination = runtime.resolve(target)
         if runtime.strict_codec:
             args = codec.roundtrip_args(args)
-        if runtime.observer is not None:
+        if count and runtime.observer is not None:
             self.stats.sent += 1
         return destination, args
 

@@ -4,6 +4,7 @@ import json
 
 import pytest
 import trio
+import trio.testing
 from raw_http import get, http_with_headers
 from scrape import scrape, start_metrics, value
 
@@ -247,3 +248,41 @@ async def test_the_status_page_is_served_and_head_has_no_body(node):
     status, headers, body = await http_with_headers(port, get("/", "HEAD"))
     assert (status, body) == ("HTTP/1.1 200 OK", b"")
     assert int(headers["content-length"]) == len(page)
+
+
+class Full(Service):
+    """Holds its one worker on ``hold`` and has room for one message more."""
+
+    mailbox_size = 1
+    max_concurrency = 1
+
+    async def init(self) -> None:
+        self.release = trio.Event()
+
+    @command
+    async def hold(self) -> None:
+        await self.release.wait()
+
+    async def on_client(self, fd: int, packet: bytes) -> None:
+        pass
+
+
+async def test_a_message_post_here_could_not_hand_over_is_not_counted_as_sent(node):
+    """The reactor's caller posts it then, which counts it: once, not twice."""
+    node.observe()
+    sender = node.context_of(await node.newservice(Store))
+    full = await node.newservice(Full)
+    await node.send(full, "hold")
+    await trio.testing.wait_all_tasks_blocked()
+    await node.send(full, "hold")  # the mailbox's one place
+    assert sender.post_here(full, "client", (1, b"packet")) is False
+    assert sender.stats.sent == 0
+    node.context_of(full).instance.release.set()
+
+
+async def test_a_message_post_here_handed_over_is_counted_as_sent(node):
+    node.observe()
+    sender = node.context_of(await node.newservice(Store))
+    full = await node.newservice(Full)
+    assert sender.post_here(full, "client", (1, b"packet")) is None
+    assert sender.stats.sent == 1
