@@ -263,7 +263,13 @@ def build_loadgen() -> Path | None:
     return binary
 
 
-def load(port: int, conns: int, size: int, warmup: float, seconds: float) -> dict:
+def load_command(loadgen: Path | None) -> list[str]:
+    """The load generator's command, to which its arguments HOST PORT CONNS SIZE WARMUP
+    SECONDS are added: ``loadgen.c``'s build, or else ``load`` below."""
+    return [str(loadgen)] if loadgen is not None else [sys.executable, __file__, "--load"]
+
+
+def load(host: str, port: int, conns: int, size: int, warmup: float, seconds: float) -> dict:
     """The Python load generator (loadgen.c's stand-in): the same closed loop."""
     frame = pack(os.urandom(size))
     selector = selectors.DefaultSelector()
@@ -271,7 +277,7 @@ def load(port: int, conns: int, size: int, warmup: float, seconds: float) -> dic
     pending = {}
     sent_at = {}
     for _ in range(conns):
-        sock = socket.create_connection((HOST, port))
+        sock = socket.create_connection((host, port))
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         sock.setblocking(False)
         selector.register(sock, selectors.EVENT_READ)
@@ -465,11 +471,8 @@ def run_load(
     loadgen: Path | None, port: int, pid: int, conns: int, size: int, seconds: float
 ) -> dict:
     """One load-generator run; adds the server's CPU time per echoed message."""
-    if loadgen is None:
-        args = [sys.executable, __file__, "--load", str(port), str(conns), str(size)]
-        args.append(str(seconds))
-    else:
-        args = [str(loadgen), HOST, str(port), str(conns), str(size), str(WARMUP), str(seconds)]
+    args = [*load_command(loadgen), HOST, str(port), str(conns), str(size), str(WARMUP)]
+    args.append(str(seconds))
     before = cpu_seconds(pid)
     done = subprocess.run(args, capture_output=True, text=True)
     if done.returncode:
@@ -596,7 +599,7 @@ if __name__ == "__main__":
     parser.add_argument("--rounds", type=int, default=5, help="rounds; medians count")
     parser.add_argument("--idle", type=int, default=IDLE_CONNECTIONS, help="idle connections")
     parser.add_argument("--serve", choices=(*SERVERS, "trivial", "idle"), help=argparse.SUPPRESS)
-    parser.add_argument("--load", nargs=4, help=argparse.SUPPRESS)
+    parser.add_argument("--load", nargs=6, help=argparse.SUPPRESS)
     parser.add_argument("--hold", nargs=4, help=argparse.SUPPRESS)
     options = parser.parse_args()
     if options.serve or options.hold:
@@ -610,8 +613,9 @@ if __name__ == "__main__":
     elif options.serve == "trivial":
         serve_trivial()
     elif options.load:
-        port, conns, size, seconds = options.load
-        print(json.dumps(load(int(port), int(conns), int(size), WARMUP, float(seconds))))
+        host, port, conns, size, warmup, seconds = options.load
+        figures = load(host, int(port), int(conns), int(size), float(warmup), float(seconds))
+        print(json.dumps(figures))
     elif options.hold:
         tcp_port, ws_port, count, kind = options.hold
         hold_idle(int(tcp_port), int(ws_port), int(count), kind)

@@ -8,12 +8,13 @@ two workers share the port (SO_REUSEPORT) and the kernel spreads the connections
 them. The workers need no cluster here: an echo stays on the worker it landed on.
 
 The load generator is ``--loadgens`` processes (default 2) of ``bench/loadgen.c`` (built
-by ``bench/gate.py``'s ``build_loadgen``; plain Python on ``selectors`` where there is no
-C compiler), each with its share of the connections, closed loop: one 16-byte packet in
-flight per connection. On a two-core machine the generator shares the cores with the
-workers (the C one takes less of them), so the bench also prints the cores the generator
-and the server used (CPU seconds per second of the run) and the server's CPU time per
-echo, which says more than the rate when the machine is busy with something else.
+by ``bench/gate.py``'s ``build_loadgen``; its Python stand-in, ``bench/gate.py --load``,
+where there is no C compiler), each with its share of the connections, closed loop: one
+16-byte packet in flight per connection. On a two-core machine the generator shares the
+cores with the workers (the C one takes less of them), so the bench also prints the cores
+the generator and the server used (CPU seconds per second of the run) and the server's
+CPU time per echo, which says more than the rate when the machine is busy with something
+else.
 
 Each round runs both configurations once (their order alternating); the printed figures
 are medians over the rounds, and the RATIO the median of the same-round ratios. Prints
@@ -26,7 +27,6 @@ import argparse
 import json
 import os
 import resource
-import selectors
 import socket
 import statistics
 import subprocess
@@ -37,7 +37,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from gate import build_loadgen
+from gate import build_loadgen, cpu_seconds, load_command
 
 HOST = "127.0.0.1"
 PAYLOAD = 16
@@ -120,12 +120,6 @@ def tree_cpu_seconds(pid: int) -> float:
     return sum(cpu_seconds(each) for each in (pid, *children))
 
 
-def cpu_seconds(pid: int) -> float:
-    with open(f"/proc/{pid}/stat") as stat:
-        fields = stat.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 # --- the load ------------------------------------------------------------------------
 
 
@@ -161,9 +155,8 @@ def measure(
 
 
 def _load_command(loadgen: Path | None, port: int, seconds: float, share: int) -> list[str]:
-    if loadgen is None:
-        return [sys.executable, __file__, "--load", str(port), str(seconds), str(share)]
-    return [str(loadgen), HOST, str(port), str(share), str(PAYLOAD), str(WARMUP), str(seconds)]
+    command = [*load_command(loadgen), HOST, str(port), str(share), str(PAYLOAD)]
+    return [*command, str(WARMUP), str(seconds)]
 
 
 def _children_cpu_seconds() -> float:
@@ -172,53 +165,11 @@ def _children_cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def load(port: int, seconds: float, connections: int) -> dict:
-    """Closed-loop echo load from this process: one packet in flight per connection."""
-    frame = len(PAYLOAD.to_bytes(2, "big") + bytes(PAYLOAD))
-    packet = PAYLOAD.to_bytes(2, "big") + os.urandom(PAYLOAD)
-    selector = selectors.DefaultSelector()
-    waiting: dict[socket.socket, int] = {}
-    for _ in range(connections):
-        sock = socket.create_connection((HOST, port))
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        sock.setblocking(False)
-        selector.register(sock, selectors.EVENT_READ)
-        waiting[sock] = frame
-        sock.send(packet)
-    total = measured = 0
-    start = time.perf_counter()
-    measure_from, end = start + WARMUP, start + WARMUP + seconds
-    now = start
-    while now < end:
-        for key, _ in selector.select(timeout=1.0):
-            sock = key.fileobj
-            data = sock.recv(65536)
-            if not data:
-                raise SystemExit("the server closed a connection")
-            waiting[sock] -= len(data)
-            if waiting[sock] > 0:
-                continue
-            total += 1
-            measured += now >= measure_from
-            waiting[sock] = frame
-            sock.send(packet)
-        now = time.perf_counter()
-    elapsed = now - measure_from
-    for sock in waiting:
-        sock.close()
-    return {"rate": measured / elapsed, "total": total}
-
-
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--connections", type=int, default=100)
     parser.add_argument("--seconds", type=float, default=3.0, help="measured time per run")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--loadgens", type=int, default=2, help="load generator processes")
-    parser.add_argument("--load", nargs=3, help=argparse.SUPPRESS)
     options = parser.parse_args()
-    if options.load:
-        port, seconds, connections = options.load
-        print(json.dumps(load(int(port), float(seconds), int(connections))))
-    else:
-        main(options.connections, options.seconds, options.rounds, options.loadgens)
+    main(options.connections, options.seconds, options.rounds, options.loadgens)
